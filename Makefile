@@ -1,0 +1,32 @@
+# Blendspace developer commands. `make test` is the one test command (CI runs it through .ci/run).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.blendspace-deps
+
+.PHONY: test lint format bench serve clean
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -c tests/pytest.ini $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_slerp.py
+
+serve: $(STAMP)
+	$(PY) -m blendspace serve $(SERVE_ARGS)
+
+$(STAMP): tests/requirements.txt .ci/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c .ci/constraints.txt -r tests/requirements.txt
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV)

