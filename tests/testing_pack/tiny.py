@@ -22,6 +22,13 @@ SD15_UNET = dict(use_checkpoint=False, image_size=32, out_channels=4, use_spatia
                  transformer_depth_output=[1, 1, 1, 1], use_linear_in_transformer=False,
                  context_dim=CONTEXT_DIM, num_heads=2, use_temporal_attention=False, use_temporal_resblock=False)
 
+SDXL_UNET = dict(use_checkpoint=False, image_size=32, out_channels=4, use_spatial_transformer=True, legacy=False,
+                 adm_in_channels=2816, num_classes="sequential", in_channels=4, model_channels=64, num_res_blocks=[1, 1],
+                 transformer_depth=[0, 2], channel_mult=[1, 2], transformer_depth_middle=1,
+                 transformer_depth_output=[0, 0, 2, 2], use_linear_in_transformer=True,
+                 context_dim=CONTEXT_DIM, use_temporal_attention=False, use_temporal_resblock=False)
+"""SDXL-shaped: no attention at the first level, depth-2 transformers, linear proj, 2816-d ADM (pooled 1280)."""
+
 VAE_DDCONFIG = {"double_z": True, "z_channels": 4, "resolution": 64, "in_channels": 3, "out_ch": 3, "ch": 32,
                 "ch_mult": [1, 1, 1, 1], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0}
 
@@ -55,6 +62,25 @@ def tiny_unet(seed: int = 0):
     randomize(model.diffusion_model, seed)
     load, offload = _devices()
     return comfy.model_patcher.ModelPatcher(model, load_device=load, offload_device=offload)
+
+
+@torch.no_grad()
+def tiny_sdxl_unet(seed: int = 0):
+    """An SDXL-shaped U-Net (ADM input from a 1280-d pooled output + size embeddings) in a ModelPatcher."""
+    import comfy.model_patcher
+    import comfy.supported_models
+    model = comfy.supported_models.SDXL(dict(SDXL_UNET)).get_model({})
+    randomize(model.diffusion_model, seed)
+    load, offload = _devices()
+    return comfy.model_patcher.ModelPatcher(model, load_device=load, offload_device=offload)
+
+
+def sdxl_conditioning(seed: int, tokens: int = 77):
+    """A random SDXL-style CONDITIONING (tokens of CONTEXT_DIM, 1280-d pooled output, sizes)."""
+    g = torch.Generator().manual_seed(seed)
+    return [[torch.randn(1, tokens, CONTEXT_DIM, generator=g),
+             {"pooled_output": torch.randn(1, 1280, generator=g), "width": 128, "height": 128,
+              "target_width": 128, "target_height": 128}]]
 
 
 def _clip_model_factory(device="cpu", dtype=None, model_options=None, **kwargs):

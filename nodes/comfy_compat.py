@@ -1,0 +1,86 @@
+"""The few ComfyUI internals the nodes touch, in one place, working on the 2024 and current ComfyUI.
+
+ComfyUI modules are imported inside the functions, so importing the pack has no side effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..blendspace.latents import BlendspaceInputError
+
+BLOCK_NAMES = ("input", "middle", "output")
+
+
+def attention(q, k, v, heads):
+    """ComfyUI's attention kernel for ``(batch, tokens, heads·dim)`` inputs (same call in both versions)."""
+    from comfy.ldm.modules.attention import optimized_attention
+    return optimized_attention(q, k, v, heads)
+
+
+def diffusion_model(model):
+    return model.model.diffusion_model
+
+
+def cross_attention_blocks(model) -> list[tuple[str, int]]:
+    """The U-Net blocks holding a SpatialTransformer, as ComfyUI's replace-patch keys ``(name, index)``."""
+    unet = diffusion_model(model)
+    parts = (("input", getattr(unet, "input_blocks", [])), ("middle", [getattr(unet, "middle_block", None)]),
+             ("output", getattr(unet, "output_blocks", [])))
+    keys = []
+    for name, blocks in parts:
+        for i, block in enumerate(blocks):
+            if block is not None and any(type(m).__name__ == "SpatialTransformer" for m in block.modules()):
+                keys.append((name, i))
+    if not keys:
+        raise BlendspaceInputError("this model has no U-Net cross-attention blocks (SD1.x, SD2.x and SDXL have them; "
+                                   "Flux, SD3 and other transformer models do not): use DualStyleEpsilonMix instead.")
+    return keys
+
+
+def parse_blocks(spec: str, available: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """'all', or a comma list of block names ('input') and single blocks ('input 4')."""
+    text = (spec or "").strip().lower()
+    if text in ("", "all"):
+        return list(available)
+    chosen: list[tuple[str, int]] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        words = part.replace(":", " ").split()
+        if words[0] not in BLOCK_NAMES or len(words) > 2:
+            raise BlendspaceInputError(f"blocks: cannot read '{part}'. Use 'all', or names like 'input', 'middle', "
+                                       "'output', 'input 4'.")
+        if len(words) == 1:
+            keys = [k for k in available if k[0] == words[0]]
+        else:
+            try:
+                keys = [(words[0], int(words[1]))]
+            except ValueError as err:
+                raise BlendspaceInputError(f"blocks: '{part}' needs a block number, e.g. 'input 4'.") from err
+            if keys[0] not in available:
+                names = ", ".join(f"{n} {i}" for n, i in available)
+                raise BlendspaceInputError(f"blocks: this model has no cross-attention in '{part}'. It has: {names}.")
+        chosen.extend(k for k in keys if k not in chosen)
+    return chosen
+
+
+def model_sampling(model):
+    if hasattr(model, "get_model_object"):
+        return model.get_model_object("model_sampling")
+    return model.model.model_sampling
+
+
+def percent_sigmas(model, start_percent: float, end_percent: float) -> tuple[float, float]:
+    """Sigmas bounding a step window given as fractions of the schedule (0 = first step)."""
+    ms = model_sampling(model)
+    return float(ms.percent_to_sigma(start_percent)), float(ms.percent_to_sigma(end_percent))
+
+
+def chain_attn2_replace(model, blocks: list[tuple[str, int]], make_replace: Callable[[Callable | None], Callable]) -> None:
+    """Register ``make_replace(previous)`` on every block, wrapping the replace patch already there (both
+    ``(name, i)`` and ``(name, i, transformer_index)`` keys) instead of overwriting it."""
+    existing = dict(model.model_options.get("transformer_options", {}).get("patches_replace", {}).get("attn2", {}))
+    for name, index in blocks:
+        for key, previous in existing.items():
+            if len(key) == 3 and key[0] == name and key[1] == index:
+                model.set_model_attn2_replace(make_replace(previous), name, index, key[2])
+        model.set_model_attn2_replace(make_replace(existing.get((name, index))), name, index)

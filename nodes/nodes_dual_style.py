@@ -1,0 +1,210 @@
+"""Dual-style nodes of seed 002: DualStyleMask, DualStyleEpsilonMix and CrossAttnInterpolate.
+
+Math: ``blendspace/dual_style_mask.py``, ``blendspace/epsilon_mix.py``, ``blendspace/cross_attention.py``.
+"""
+
+from __future__ import annotations
+
+from ..blendspace.cross_attention import CrossAttnInterpolation
+from ..blendspace.dual_style_mask import (
+    CROSS_ATTN_SHARPNESS,
+    DIRECTIONS,
+    EPS_SHARPNESS,
+    SHAPES,
+    resize_mask,
+    style_mask,
+)
+from ..blendspace.epsilon_mix import dual_style_conditioning
+from ..blendspace.latents import BlendspaceInputError
+from . import comfy_compat
+
+
+def _mask_inputs(default_sharpness: float, where: str) -> dict:
+    return {
+        "direction": (list(DIRECTIONS), {"default": "left-right",
+                                         "tooltip": "Where each style goes: left-right puts style A on the left and B "
+                                                    "on the right (the source's only layout); the others rotate it."}),
+        "shape": (list(SHAPES), {"default": "sigmoid",
+                                 "tooltip": "sigmoid: a smooth S-shaped transition (the source's 'gaussian' mode, "
+                                            "really a logistic). linear: a straight ramp (the source's 'linear' mode)."}),
+        "center": ("FLOAT", {"default": 0.5, "min": -0.5, "max": 1.5, "step": 0.01,
+                             "tooltip": "Where the transition is centred, as a fraction of the width (or height) from "
+                                        "style A's side. 0.5 = the middle (source)."}),
+        "sharpness": ("FLOAT", {"default": default_sharpness, "min": 0.1, "max": 500.0, "step": 0.5,
+                                "tooltip": f"Sigmoid steepness over the normalised {where}. The source uses 20 for the "
+                                           "epsilon blend and 30 for cross-attention; higher = a narrower seam."}),
+        "transition_width": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 4.0, "step": 0.01,
+                                       "tooltip": "Linear shape only: width of the ramp as a fraction of the image; 1.0 "
+                                                  "= the whole width (source)."}),
+    }
+
+
+MASK_OPTION = ("MASK", {"tooltip": "Optional: your own blend mask, white (1) = style A, black (0) = style B. Replaces "
+                                   "the direction / shape / center settings; resized bilinearly."})
+
+
+class DualStyleMask:
+    NODE_ID = "BlendspaceDualStyleMask"
+    DISPLAY_NAME = "Dual-Style Blend Mask"
+    CATEGORY = "Blendspace/mask"
+    DESCRIPTION = (
+        "The seamless left-to-right blend mask of seed 002 (Seamless Dual-Style Image Generation) as a MASK: 1 "
+        "where style A goes, 0 where style B goes, with a sigmoid or linear transition. Use it with core Image "
+        "Composite Masked (source = image of style A, destination = image of style B) for the source's "
+        "pixel-interpolation baseline, or preview it.")
+    RETURN_TYPES = ("MASK",)
+    RETURN_NAMES = ("mask",)
+    OUTPUT_TOOLTIPS = ("Weight of style A at every pixel (1 = A, 0 = B).",)
+    FUNCTION = "build"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "width": ("INT", {"default": 512, "min": 1, "max": 16384, "step": 1,
+                                  "tooltip": "Mask width in pixels (ignored when an image is connected)."}),
+                "height": ("INT", {"default": 512, "min": 1, "max": 16384, "step": 1,
+                                   "tooltip": "Mask height in pixels (ignored when an image is connected)."}),
+                **_mask_inputs(EPS_SHARPNESS, "width"),
+            },
+            "optional": {"image": ("IMAGE", {"tooltip": "Optional: take the mask size from this image."})},
+        }
+
+    def build(self, width, height, direction, shape, center, sharpness, transition_width, image=None):
+        if image is not None:
+            height, width = int(image.shape[1]), int(image.shape[2])
+        m = style_mask(height, width, direction, shape, center, sharpness, transition_width)
+        return (m.unsqueeze(0),)
+
+
+class DualStyleEpsilonMix:
+    NODE_ID = "DualStyleEpsilonMix"
+    DISPLAY_NAME = "Dual-Style Epsilon Mix"
+    CATEGORY = "Blendspace/conditioning"
+    DESCRIPTION = (
+        "Seed 002's epsilon blend: one image whose style changes smoothly from prompt A on one side to prompt B on "
+        "the other. Outputs one positive CONDITIONING for the stock KSampler (or SamplerCustom): per latent pixel "
+        "the noise prediction is eps = uncond + cfg·(m·eps_A + (1-m)·eps_B - uncond), computed by ComfyUI's own "
+        "masked conditioning in one batched U-Net call per step (3 chunks; the source ran 4). Connect your usual "
+        "negative to the sampler. The mask m is built at latent resolution, as in the source.")
+    RETURN_TYPES = ("CONDITIONING", "MASK")
+    RETURN_NAMES = ("positive", "mask")
+    OUTPUT_TOOLTIPS = ("Positive conditioning for the sampler (prompt A and B, each with its part of the mask).",
+                       "The blend mask at latent resolution (weight of A), for preview.")
+    FUNCTION = "mix"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "positive_a": ("CONDITIONING", {"tooltip": "Prompt of style A (left side by default), e.g. 'a Minecraft "
+                                                           "style rendering of a black bear'."}),
+                "positive_b": ("CONDITIONING", {"tooltip": "Prompt of style B (right side by default), e.g. 'a Van Gogh "
+                                                           "style painting of a black bear'."}),
+                "width": ("INT", {"default": 512, "min": 8, "max": 16384, "step": 8,
+                                  "tooltip": "Image width in pixels; the mask is built at width/8 latent columns. "
+                                             "Ignored when a latent is connected."}),
+                "height": ("INT", {"default": 512, "min": 8, "max": 16384, "step": 8,
+                                   "tooltip": "Image height in pixels (mask rows = height/8). Ignored when a latent is "
+                                              "connected."}),
+                **_mask_inputs(EPS_SHARPNESS, "latent width"),
+            },
+            "optional": {
+                "latent": ("LATENT", {"tooltip": "Optional: the latent you will sample, to size the mask exactly."}),
+                "mask": MASK_OPTION,
+            },
+        }
+
+    def mix(self, positive_a, positive_b, width, height, direction, shape, center, sharpness, transition_width,
+            latent=None, mask=None):
+        if latent is not None:
+            lh, lw = int(latent["samples"].shape[-2]), int(latent["samples"].shape[-1])
+        else:
+            lh, lw = max(1, height // 8), max(1, width // 8)
+        if mask is not None:
+            m = resize_mask(mask[:1] if mask.dim() == 3 else mask, lh, lw).clamp(0.0, 1.0)
+        else:
+            m = style_mask(lh, lw, direction, shape, center, sharpness, transition_width)
+        return (dual_style_conditioning(positive_a, positive_b, m), m.unsqueeze(0))
+
+
+class CrossAttnInterpolate:
+    NODE_ID = "CrossAttnInterpolate"
+    DISPLAY_NAME = "Cross-Attention Interpolate (Dual-Style)"
+    CATEGORY = "Blendspace/model_patches"
+    DESCRIPTION = (
+        "Seed 002's cross-attention blend as a MODEL patch: in every cross-attention layer the attention output "
+        "for the sampler's positive prompt (A) and for prompt B are blended per position with the mask, resized to "
+        "each layer's resolution (the source's sigmoid 30), for the positive pass only. Feed the patched model and "
+        "prompt A to any sampler. Replace patches already on the model (e.g. IP-Adapter) are chained, not "
+        "overwritten: apply them BEFORE this node.")
+    RETURN_TYPES = ("MODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("A patched copy of the model; the input model is left unchanged.",)
+    FUNCTION = "patch"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The model to patch (a copy is patched)."}),
+                "conditioning_b": ("CONDITIONING", {"tooltip": "Prompt of style B (right side by default). Prompt A "
+                                                               "is the positive you connect to the sampler."}),
+                **_mask_inputs(CROSS_ATTN_SHARPNESS, "width of each attention map"),
+                "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
+                                       "tooltip": "How much of style B's attention is blended in where the mask says B: "
+                                                  "0 = prompt A only, 1 = the source's full blend."}),
+                "start_percent": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001,
+                                            "tooltip": "First step (as a fraction of the schedule) where the blend is "
+                                                       "applied. Source: 0 (every step)."}),
+                "end_percent": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.001,
+                                          "tooltip": "Last step (fraction of the schedule) where the blend is applied. "
+                                                     "Source: 1."}),
+                "blocks": ("STRING", {"default": "all", "multiline": False,
+                                      "tooltip": "Cross-attention blocks to blend: 'all' (source), or a comma list "
+                                                 "of 'input', 'middle', 'output' and/or single blocks like 'input 4', "
+                                                 "'output 3'."}),
+            },
+            "optional": {"mask": MASK_OPTION},
+        }
+
+    def patch(self, model, conditioning_b, direction, shape, center, sharpness, transition_width, strength,
+              start_percent, end_percent, blocks, mask=None):
+        if start_percent > end_percent:
+            raise BlendspaceInputError(f"start_percent ({start_percent}) is after end_percent ({end_percent}).")
+        if not conditioning_b or not hasattr(conditioning_b[0][0], "shape"):
+            raise BlendspaceInputError("conditioning_b is empty: connect a CLIP Text Encode output.")
+        context_b = conditioning_b[0][0]
+        available = comfy_compat.cross_attention_blocks(model)
+        selected = comfy_compat.parse_blocks(blocks, available)
+        if mask is not None:
+            user = (mask[:1] if mask.dim() == 3 else mask).float().clamp(0.0, 1.0)
+
+            def mask_a_at(h, w, device):
+                return resize_mask(user, h, w).to(device)
+        else:
+            def mask_a_at(h, w, device):
+                return style_mask(h, w, direction, shape, center, sharpness, transition_width, device=device)
+        sigma_start, sigma_end = comfy_compat.percent_sigmas(model, start_percent, end_percent)
+        block_names = {key for key in selected}
+
+        def active(sigmas, block):
+            if block is not None and tuple(block[:2]) not in block_names:
+                return False
+            if sigmas is None:
+                return True
+            s = float(sigmas.reshape(-1)[0])
+            return sigma_end <= s <= sigma_start
+
+        interp = CrossAttnInterpolation(context_b, mask_a_at, strength, active, comfy_compat.attention)
+        m = model.clone()
+
+        def attn2_patch(n, context, value, extra_options):  # a plain function: clone() copies it by reference
+            return interp.attn2_patch(n, context, value, extra_options)
+
+        m.set_model_attn2_patch(attn2_patch)
+        comfy_compat.chain_attn2_replace(m, selected, interp.make_replace)
+        return (m,)
+
+
+NODES = [DualStyleMask, DualStyleEpsilonMix, CrossAttnInterpolate]
