@@ -18,6 +18,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_slerp.py
+	$(PY) benchmarks/bench_dual_style.py
 
 serve: $(STAMP)
 	$(PY) -m blendspace serve $(SERVE_ARGS)
