@@ -84,3 +84,60 @@ def chain_attn2_replace(model, blocks: list[tuple[str, int]], make_replace: Call
             if len(key) == 3 and key[0] == name and key[1] == index:
                 model.set_model_attn2_replace(make_replace(previous), name, index, key[2])
         model.set_model_attn2_replace(make_replace(existing.get((name, index))), name, index)
+
+
+def sampler_names() -> list[str]:
+    import comfy.samplers
+    return list(comfy.samplers.KSampler.SAMPLERS)
+
+
+def scheduler_names() -> list[str]:
+    import comfy.samplers
+    return list(comfy.samplers.KSampler.SCHEDULERS)
+
+
+def prepare_noise(model, latent: dict, seed: int):
+    """The latent (empty-channel fix as core applies it) and KSampler's noise for ``seed``."""
+    import comfy.sample
+    samples = latent["samples"]
+    if hasattr(comfy.sample, "fix_empty_latent_channels"):
+        samples = comfy.sample.fix_empty_latent_channels(model, samples)
+    return samples, comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
+
+
+def ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent: dict, denoise=1.0,
+            start_step=None, last_step=None, force_full_denoise=False, callback=None, noise=None):
+    """Core ``common_ksampler`` (KSampler / KSampler Advanced with noise) with our own callback; returns samples.
+
+    ``callback(step, x0, x, total_steps)`` as ComfyUI's; ``noise`` replaces the seed's noise."""
+    import comfy.sample
+    samples, seed_noise = prepare_noise(model, latent, seed)
+    return comfy.sample.sample(model, seed_noise if noise is None else noise, steps, cfg, sampler_name, scheduler,
+                               positive, negative, samples, denoise=denoise, start_step=start_step, last_step=last_step,
+                               force_full_denoise=force_full_denoise, noise_mask=latent.get("noise_mask"),
+                               callback=callback, disable_pbar=True, seed=seed)
+
+
+class Progress:
+    """One progress bar over several sampler runs, with an interruption check on every update."""
+
+    def __init__(self, total: int):
+        import comfy.utils
+        self.total = max(1, int(total))
+        self.bar = comfy.utils.ProgressBar(self.total)
+        self.done = 0
+
+    def check(self) -> None:
+        import comfy.model_management
+        comfy.model_management.throw_exception_if_processing_interrupted()
+
+    def step_callback(self, offset: int):
+        def cb(step, x0, x, total_steps):
+            self.check()
+            self.bar.update_absolute(min(self.total, offset + step + 1), self.total)
+        return cb
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        self.check()
+        self.bar.update_absolute(min(self.total, self.done), self.total)

@@ -1,0 +1,317 @@
+"""The img2img and StableFused experiments (seeds 003 and 004) as nodes.
+
+Strength sweep, animated GIF, latent walk, denoising replay and zero / negative guidance. Math:
+``blendspace/strength_sweep.py``, ``animation.py``, ``slerp.py``, ``guidance.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from ..blendspace.animation import save_gif
+from ..blendspace.conditioning import combine_conditionings
+from ..blendspace.guidance import guided_epsilon
+from ..blendspace.latents import BlendspaceInputError, samples_of
+from ..blendspace.slerp import interpolation_weights, lerp, slerp
+from ..blendspace.strength_sweep import STRENGTH_MODES, arange_strengths, diffusers_start_step, parse_strengths
+from . import comfy_compat
+
+
+def _sampler_inputs(steps: int, cfg: float, seed_name: str = "seed") -> dict:
+    return {
+        seed_name: ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
+                            "tooltip": "Seed of the starting noise (one fixed seed for every frame)."}),
+        "steps": ("INT", {"default": steps, "min": 1, "max": 10000, "tooltip": "Sampling steps."}),
+        "cfg": ("FLOAT", {"default": cfg, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                          "tooltip": "Classifier-free guidance scale."}),
+        "sampler_name": (comfy_compat.sampler_names(), {"default": "euler", "tooltip": "Sampler, as in KSampler."}),
+        "scheduler": (comfy_compat.scheduler_names(), {"default": "normal", "tooltip": "Scheduler, as in KSampler."}),
+    }
+
+
+COND_INPUTS = {
+    "positive": ("CONDITIONING", {"tooltip": "The prompt (positive conditioning)."}),
+    "negative": ("CONDITIONING", {"tooltip": "The negative prompt (seed 003's blog passes an empty one)."}),
+}
+
+
+def _frames_latent(template: dict, frames: list[torch.Tensor]) -> dict:
+    out = {k: v for k, v in template.items() if k not in ("batch_index", "noise_mask")}
+    out["samples"] = torch.cat(frames, dim=0)
+    return out
+
+
+class StrengthSweep:
+    NODE_ID = "BlendspaceStrengthSweep"
+    DISPLAY_NAME = "img2img Strength Sweep"
+    CATEGORY = "Blendspace/experiments"
+    DESCRIPTION = (
+        "Seed 003's experiment: one image, one prompt, one fixed seed, img2img at a series of strengths; returns the "
+        "results as one batch in strength order, ready for an animated GIF (the blog's morph: 0.05 to 0.98 in steps of "
+        "0.03 = 31 frames, 50 steps, CFG 9). 'diffusers (source)' strength runs the last int(steps·strength) steps "
+        "of a steps-long schedule, as the source; 'comfyui denoise' is KSampler's denoise.")
+    RETURN_TYPES = ("LATENT", "STRING")
+    RETURN_NAMES = ("latents", "strengths")
+    OUTPUT_TOOLTIPS = ("One result per strength (per input image), in strength order.",
+                       "The strengths used, comma separated, for labels.")
+    FUNCTION = "sweep"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The model to sample with."}),
+                **COND_INPUTS,
+                "latent": ("LATENT", {"tooltip": "The VAE-encoded image to vary."}),
+                **_sampler_inputs(50, 9.0),
+                "strength_mode": (list(STRENGTH_MODES), {"default": STRENGTH_MODES[0],
+                                                         "tooltip": "How strength maps to steps (see the node "
+                                                                    "description)."}),
+                "start": ("FLOAT", {"default": 0.05, "min": 0.001, "max": 1.0, "step": 0.01,
+                                    "tooltip": "First strength (source: 0.05)."}),
+                "stop": ("FLOAT", {"default": 0.98, "min": 0.002, "max": 1.001, "step": 0.01,
+                                   "tooltip": "Strengths go up to, not including, this value (source: 0.98, so the "
+                                              "last is 0.95), like numpy.arange."}),
+                "step": ("FLOAT", {"default": 0.03, "min": 0.001, "max": 1.0, "step": 0.001,
+                                   "tooltip": "Strength increment (source: 0.03)."}),
+            },
+            "optional": {
+                "strength_list": ("STRING", {"default": "", "multiline": False,
+                                             "tooltip": "Optional explicit strengths, e.g. '0.1, 0.3, 0.55, 0.8'; "
+                                                        "replaces start/stop/step when not empty."}),
+            },
+        }
+
+    def sweep(self, model, positive, negative, latent, seed, steps, cfg, sampler_name, scheduler, strength_mode,
+              start, stop, step, strength_list=""):
+        samples_of(latent, "latent")
+        if strength_mode not in STRENGTH_MODES:
+            raise BlendspaceInputError(f"strength_mode must be one of {STRENGTH_MODES}")
+        strengths = parse_strengths(strength_list) if strength_list.strip() else arange_strengths(start, stop, step)
+        progress = comfy_compat.Progress(len(strengths) * steps)
+        frames = []
+        for k, s in enumerate(strengths):
+            progress.check()
+            cb = progress.step_callback(k * steps)
+            if strength_mode == STRENGTH_MODES[0]:
+                first = diffusers_start_step(steps, s)
+                out = comfy_compat.ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent,
+                                           start_step=first, last_step=steps, force_full_denoise=True, callback=cb)
+            else:
+                out = comfy_compat.ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent,
+                                           denoise=s, callback=cb)
+            frames.append(out)
+            progress.advance(steps)
+        return (_frames_latent(latent, frames), ", ".join(f"{s:g}" for s in strengths))
+
+
+class SaveAnimatedGIF:
+    NODE_ID = "BlendspaceSaveAnimatedGIF"
+    DISPLAY_NAME = "Save Animated GIF"
+    CATEGORY = "Blendspace/experiments"
+    DESCRIPTION = (
+        "Saves an image batch as a looping animated GIF, as seed 003's morph GIF (400 ms a frame, loop forever). "
+        "Beside core Save Animated WEBP / PNG; ping-pong plays the frames forward then back.")
+    RETURN_TYPES = ()
+    OUTPUT_NODE = True
+    OUTPUT_TOOLTIPS = ()
+    FUNCTION = "save"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "images": ("IMAGE", {"tooltip": "The frames, in order (a batch)."}),
+                "filename_prefix": ("STRING", {"default": "Blendspace/morph",
+                                               "tooltip": "File name prefix in ComfyUI's output folder."}),
+                "frame_duration_ms": ("INT", {"default": 400, "min": 10, "max": 60000, "step": 10,
+                                              "tooltip": "How long each frame shows, in milliseconds (source: 400)."}),
+                "loop": ("INT", {"default": 0, "min": 0, "max": 65535,
+                                 "tooltip": "How many times the animation repeats; 0 = forever (source)."}),
+                "ping_pong": ("BOOLEAN", {"default": False,
+                                          "tooltip": "Play forward then backward (the end frames are not doubled)."}),
+            }
+        }
+
+    def save(self, images, filename_prefix, frame_duration_ms, loop, ping_pong):
+        import folder_paths
+        out_dir = folder_paths.get_output_directory()
+        full, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, out_dir,
+                                                                             int(images.shape[2]), int(images.shape[1]))
+        file = f"{name}_{counter:05}_.gif"
+        save_gif(images.cpu().numpy(), os.path.join(full, file), frame_duration_ms, loop, ping_pong)
+        return {"ui": {"images": [{"filename": file, "subfolder": subfolder, "type": "output"}]}}
+
+
+class LatentWalk:
+    NODE_ID = "BlendspaceLatentWalk"
+    DISPLAY_NAME = "Latent Walk (seeds and prompts)"
+    CATEGORY = "Blendspace/experiments"
+    DESCRIPTION = (
+        "Seed 004's latent walk (StableFused's interpolate, after Karpathy): frames from (seed A, prompt A) to "
+        "(seed B, prompt B), both ends included, the starting noises slerped and the prompt embeddings lerped "
+        "(StableFused's defaults), sampled as batches. The first and last frames are exactly what KSampler gives "
+        "for the endpoints.")
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latents",)
+    OUTPUT_TOOLTIPS = ("The frames in walk order.",)
+    FUNCTION = "walk"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        inputs = _sampler_inputs(20, 7.5, "seed_a")
+        inputs["seed_b"] = ("INT", {"default": 1, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
+                                    "tooltip": "Seed of the last frame's noise (same as seed_a for a prompt-only walk)."})
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The model to sample with."}),
+                "positive_a": ("CONDITIONING", {"tooltip": "Prompt of the first frame."}),
+                "positive_b": ("CONDITIONING", {"tooltip": "Prompt of the last frame (connect positive_a again for a "
+                                                           "seed-only walk)."}),
+                "negative": ("CONDITIONING", {"tooltip": "Negative prompt for every frame."}),
+                "latent": ("LATENT", {"tooltip": "An empty latent of the wanted size (batch 1)."}),
+                **inputs,
+                "frames": ("INT", {"default": 8, "min": 2, "max": 1000,
+                                   "tooltip": "Frames from A to B, both included (StableFused: 8 interpolation steps)."}),
+                "noise_interpolation": (["slerp", "lerp"], {"default": "slerp",
+                                                            "tooltip": "How the starting noises mix (StableFused: slerp)."}),
+                "prompt_interpolation": (["lerp", "slerp"], {"default": "lerp",
+                                                             "tooltip": "How the prompt embeddings mix (StableFused: "
+                                                                        "lerp)."}),
+                "max_batch": ("INT", {"default": 8, "min": 0, "max": 1000,
+                                      "tooltip": "Frames sampled together; 0 = all at once. Lower it if memory runs out."}),
+            }
+        }
+
+    def walk(self, model, positive_a, positive_b, negative, latent, seed_a, steps, cfg, sampler_name, scheduler,
+             seed_b, frames, noise_interpolation, prompt_interpolation, max_batch):
+        samples = samples_of(latent, "latent")
+        if samples.shape[0] != 1:
+            raise BlendspaceInputError(f"the latent has a batch of {samples.shape[0]}; a walk starts from one empty "
+                                       "latent (batch 1), the frames are made by the node.")
+        _, noise_a = comfy_compat.prepare_noise(model, latent, seed_a)
+        _, noise_b = comfy_compat.prepare_noise(model, latent, seed_b)
+        mix_noise = slerp if noise_interpolation == "slerp" else (lambda a, b, t, per: lerp(a, b, t))
+        mix_prompt = slerp if prompt_interpolation == "slerp" else (lambda a, b, t, per: lerp(a, b, t))
+        ts = interpolation_weights(frames)
+        noises = [mix_noise(noise_a, noise_b, t, "sample") for t in ts]
+        conds = [combine_conditionings(positive_a, positive_b, lambda a, b, t=t: mix_prompt(a, b, t, "sample"),
+                                       lambda a, b, t=t: mix_prompt(a, b, t, "sample")) for t in ts]
+        chunk = frames if max_batch == 0 else max_batch
+        progress = comfy_compat.Progress(((frames + chunk - 1) // chunk) * steps)
+        outs = []
+        for n, first in enumerate(range(0, frames, chunk)):
+            idx = list(range(first, min(frames, first + chunk)))
+            cond = _stack_conditionings([conds[i] for i in idx])
+            noise = torch.cat([noises[i] for i in idx], dim=0)
+            batch_latent = {"samples": samples.repeat(len(idx), 1, 1, 1)}
+            outs.append(comfy_compat.ksample(model, seed_a, steps, cfg, sampler_name, scheduler, cond, negative,
+                                             batch_latent, noise=noise, callback=progress.step_callback(n * steps)))
+            progress.advance(steps)
+        return (_frames_latent(latent, outs),)
+
+
+def _stack_conditionings(conds: list[list]) -> list:
+    """Frame conditionings (one list per frame, same entries) stacked along the batch: frame k gets row k."""
+    out = []
+    for entries in zip(*conds, strict=True):
+        extra = dict(entries[0][1])
+        if "pooled_output" in extra:
+            extra["pooled_output"] = torch.cat([e[1]["pooled_output"] for e in entries], dim=0)
+        out.append([torch.cat([e[0] for e in entries], dim=0), extra])
+    return out
+
+
+class DenoisingReplay:
+    NODE_ID = "BlendspaceDenoisingReplay"
+    DISPLAY_NAME = "KSampler (Denoising Replay)"
+    CATEGORY = "Blendspace/experiments"
+    DESCRIPTION = (
+        "A KSampler that also returns the denoising process step by step (seed 004's visualisation; ComfyUI issue "
+        "#4272): the predicted clean image x0 at every step, and the noisy latent x_t before every step plus the "
+        "result (StableFused's latent history, steps+1 frames). Decode them and show a grid or an animation.")
+    RETURN_TYPES = ("LATENT", "LATENT", "LATENT")
+    RETURN_NAMES = ("latent", "x0_history", "xt_history")
+    OUTPUT_TOOLTIPS = ("The sampled latent, as KSampler returns it.",
+                       "Predicted x0 at every step (steps × batch, step-major).",
+                       "x_t before every step, then the result (steps+1 × batch, step-major).")
+    FUNCTION = "sample"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The model to sample with."}),
+                **_sampler_inputs(20, 7.5),
+                **COND_INPUTS,
+                "latent_image": ("LATENT", {"tooltip": "Empty latent (text-to-image) or an encoded image (img2img)."}),
+                "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
+                                      "tooltip": "As KSampler's denoise (below 1 for image-to-image)."}),
+            }
+        }
+
+    def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image, denoise):
+        samples_of(latent_image, "latent_image")
+        x0s, xts = [], []
+        progress = comfy_compat.Progress(steps)
+        inner = progress.step_callback(0)
+        process_out = model.model.process_latent_out
+
+        def callback(step, x0, x, total_steps):
+            x0s.append(process_out(x0.detach().clone()).to("cpu"))
+            xts.append(process_out(x.detach().clone()).to("cpu"))
+            inner(step, x0, x, total_steps)
+
+        out = comfy_compat.ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
+                                   denoise=denoise, callback=callback)
+        result = {k: v for k, v in latent_image.items()}
+        result["samples"] = out
+        if not x0s:  # nothing was sampled (denoise 0): the history is the input itself
+            x0s, xts = [out], []
+        x0_hist = _frames_latent(latent_image, x0s)
+        xt_hist = _frames_latent(latent_image, xts + [out.to("cpu")])
+        return (result, x0_hist, xt_hist)
+
+
+class GuidanceScale:
+    NODE_ID = "BlendspaceGuidanceScale"
+    DISPLAY_NAME = "Any Guidance Scale (zero / negative)"
+    CATEGORY = "Blendspace/model_patches"
+    DESCRIPTION = (
+        "Seed 004's guidance-scale experiments: a MODEL patch that replaces the sampler's CFG with "
+        "uncond + scale·(cond - uncond) for any scale from -30 to 30 (core KSampler stops at 0), always running the "
+        "unconditional pass (also at 0 and 1). scale 0 gives the negative prompt's image, below 0 the 'opposite' of "
+        "the prompt. Optional guidance rescale: StableFused uses 0.7 everywhere. The sampler's own cfg is ignored.")
+    RETURN_TYPES = ("MODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("A patched copy of the model; the input model is left unchanged.",)
+    FUNCTION = "patch"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The model to patch (a copy is patched)."}),
+                "guidance_scale": ("FLOAT", {"default": 7.5, "min": -30.0, "max": 30.0, "step": 0.1, "round": 0.01,
+                                             "tooltip": "CFG scale, zero and negative allowed (seed 004 sweeps -1.5 "
+                                                        "to 15 in steps of 1.5)."}),
+                "guidance_rescale": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01,
+                                               "tooltip": "Guidance rescale φ (Lin et al.): 0 = plain CFG (default), "
+                                                          "0.7 = StableFused's setting."}),
+            }
+        }
+
+    def patch(self, model, guidance_scale, guidance_rescale):
+        scale, phi = float(guidance_scale), float(guidance_rescale)
+
+        def cfg_function(args):
+            return guided_epsilon(args["cond"], args["uncond"], scale, phi)
+
+        m = model.clone()
+        m.set_model_sampler_cfg_function(cfg_function, disable_cfg1_optimization=True)
+        return (m,)
+
+
+NODES = [StrengthSweep, SaveAnimatedGIF, LatentWalk, DenoisingReplay, GuidanceScale]
