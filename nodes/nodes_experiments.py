@@ -23,7 +23,8 @@ def _sampler_inputs(steps: int, cfg: float, seed_name: str = "seed") -> dict:
     return {
         seed_name: ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
                             "tooltip": "Seed of the starting noise (one fixed seed for every frame)."}),
-        "steps": ("INT", {"default": steps, "min": 1, "max": 10000, "tooltip": "Number of sampling steps (of the full schedule)."}),
+        "steps": ("INT", {"default": steps, "min": 1, "max": 10000,
+                          "tooltip": "Number of sampling steps (of the full schedule)."}),
         "cfg": ("FLOAT", {"default": cfg, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
                           "tooltip": "Classifier-free guidance scale (CFG), as in KSampler."}),
         "sampler_name": (comfy_compat.sampler_names(), {"default": "euler", "tooltip": "Sampling algorithm, as in KSampler."}),
