@@ -1,0 +1,211 @@
+"""ImageEmbedToPromptMapper: FlexDiffuse (seed 001) image guidance on the prompt's token embeddings.
+
+Math: ``blendspace/flex_mapping.py``. This adapter gets the guide tokens (all 257 CLIP ViT tokens
+through the vision model's own post-layernorm and projection, which core CLIPVisionEncode does not
+expose, or a guide prompt's tokens) and applies the mapping to every 77-token chunk of every entry.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..blendspace.conditioning import check_conditioning
+from ..blendspace.flex_mapping import (
+    ALIGNMENTS,
+    ORDERS,
+    TOKENS,
+    FlexSettings,
+    channel_slice,
+    concept_map,
+    direct_guidance,
+    tween,
+)
+from ..blendspace.latents import BlendspaceInputError
+
+log = logging.getLogger("blendspace")
+NORMALIZATIONS = ("corrected ([0,1] pixels)", "faithful ([-1,1] pixels, source)")
+MODES = ("tween prompt", "direct image guidance")
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _preprocess(image: torch.Tensor, size: int, faithful: bool, mean, std) -> torch.Tensor:
+    """IMAGE (B,H,W,C) → CLIP pixels: centre square crop, bicubic antialiased resize, normalise; the faithful
+    mode maps pixels to [-1, 1] first, as FlexDiffuse does (no rounding, unlike core's encode_image)."""
+    x = image[..., :3].movedim(-1, 1).float()
+    h, w = x.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    x = x[..., top:top + side, left:left + side]
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
+    if faithful:
+        x = 2.0 * x - 1.0
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def image_tokens(clip_vision, clip_vision_output=None, image=None, faithful: bool = False) -> torch.Tensor:
+    """(257, proj) projected tokens of the first guide image."""
+    import comfy.model_management
+    model = clip_vision.model
+    if faithful or clip_vision_output is None:
+        if image is None:
+            raise BlendspaceInputError("connect the guide IMAGE: the faithful [-1,1] preprocessing (or a missing "
+                                       "clip_vision_output) needs the picture itself.")
+        if image.shape[0] > 1:
+            log.warning("Blendspace: %d guide images given; FlexDiffuse guides with one, the first is used.",
+                        image.shape[0])
+        comfy.model_management.load_model_gpu(clip_vision.patcher)
+        device = getattr(clip_vision, "load_device", comfy.model_management.get_torch_device())
+        size = int(getattr(clip_vision, "image_size", 224))
+        px = _preprocess(image[:1].to(device), size, faithful, getattr(clip_vision, "image_mean", OPENAI_MEAN),
+                         getattr(clip_vision, "image_std", OPENAI_STD))
+        hidden = model(pixel_values=px, intermediate_output=-2)[0]
+    else:
+        hidden = clip_vision_output["last_hidden_state"][:1]
+        comfy.model_management.load_model_gpu(clip_vision.patcher)
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        tokens = model.visual_projection(model.vision_model.post_layernorm(hidden.to(device)))
+    return tokens[0].float().cpu()
+
+
+def _first_tokens(cond, name) -> torch.Tensor:
+    check_conditioning(cond, name)
+    return cond[0][0][0, :TOKENS].float().cpu()
+
+
+class ImageEmbedToPromptMapper:
+    NODE_ID = "ImageEmbedToPromptMapper"
+    DISPLAY_NAME = "Image Embeds to Prompt (FlexDiffuse)"
+    CATEGORY = "Blendspace/conditioning"
+    DESCRIPTION = (
+        "FlexDiffuse (seed 001): maps a guide image's CLIP embeddings (all 257 ViT tokens, projected) onto the prompt's "
+        "77 token embeddings and blends them in, so the prompt reaches what text alone cannot. No adapter weights. "
+        "Each prompt token is matched to its most similar image token (softmax of 100·cosine); Linear, Clustered and "
+        "Threshold guidance set per-token weights, capped by Max Image Guidance. A guide prompt instead of an image "
+        "gives text-to-text tweening. Tip from the source: start with Threshold and Clustered at 0.0-0.1 and raise.")
+    RETURN_TYPES = ("CONDITIONING", "STRING")
+    RETURN_NAMES = ("conditioning", "preview")
+    OUTPUT_TOOLTIPS = ("The prompt with image guidance mixed into its tokens (same token count, other settings kept).",
+                       "Per-token match, similarity and weight of the first prompt, to tune the settings.")
+    FUNCTION = "map"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        def f(default, lo, hi, tip):
+            return ("FLOAT", {"default": default, "min": lo, "max": hi, "step": 0.01, "tooltip": tip})
+        return {
+            "required": {
+                "conditioning": ("CONDITIONING", {"tooltip": "The prompt to guide (CLIP Text Encode output)."}),
+                "linear_start": f(0.0, -1.0, 1.0, "Linear guidance at the first token (source README: 0.0; UI: 0.1)."),
+                "linear_end": f(0.5, -1.0, 1.0, "Linear guidance at the last token; weights rise linearly along the "
+                                                "prompt (source: 0.5)."),
+                "clustered": f(0.25, -1.0, 1.0, "Clustered 'match' guidance: triangles of weight on the best-matching "
+                                                "tokens (source README: 0.25; UI: 0.15). Negative pushes away."),
+                "threshold_mult": f(0.25, -1.0, 1.0, "Threshold 'match' guidance: this weight on every token whose "
+                                                     "similarity reaches the floor (source: 0.25)."),
+                "threshold_floor": f(0.75, 0.0, 1.0, "Similarity a token needs for threshold guidance (source: 0.75; "
+                                                     "the experiments lower it to 0.1-0.2)."),
+                "max_guidance": f(0.35, 0.0, 1.0, "Max Image Guidance: upper cap of every token's weight (source: "
+                                                  "0.35; tuned experiments use 1.0)."),
+                "header_max": f(0.0, 0.0, 1.0, "Cap on the header (first) token's weight; the source found that "
+                                               "touching the header breaks guidance (experiments: 0)."),
+                "mapping_priority": (list(ORDERS), {"default": "Best Fit",
+                                                    "tooltip": "Best Fit: globally best matches first. Text Order: "
+                                                               "prompt tokens in order. Direct: image token k to "
+                                                               "prompt slot k."}),
+                "reuse_tokens": ("BOOLEAN", {"default": True,
+                                             "tooltip": "Let one image token serve several prompt tokens (source "
+                                                        "'Reuse Latents': on)."}),
+                "token_alignment": (list(ALIGNMENTS), {"default": "corrected",
+                                                       "tooltip": "corrected (default): each token blends with its own "
+                                                                  "match. faithful: the source's off-by-one (token k "
+                                                                  "gets token k+1's match), to reproduce its images."}),
+                "image_normalization": (list(NORMALIZATIONS), {"default": NORMALIZATIONS[0],
+                                                               "tooltip": "corrected (default): CLIP's normalisation of "
+                                                                          "[0,1] pixels. faithful: the source applies it "
+                                                                          "to [-1,1] pixels (needs the IMAGE input)."}),
+                "mode": (list(MODES), {"default": "tween prompt",
+                                       "tooltip": "tween prompt: blend the prompt toward the guide. direct image "
+                                                  "guidance: replace the prompt by the first 77 image tokens (the "
+                                                  "source: 'generates very random things')."}),
+            },
+            "optional": {
+                "clip_vision": ("CLIP_VISION", {"tooltip": "The CLIP vision model (Load CLIP Vision); its own "
+                                                           "post-layernorm and projection map all 257 tokens."}),
+                "clip_vision_output": ("CLIP_VISION_OUTPUT", {"tooltip": "The guide image encoded by core CLIP Vision "
+                                                                         "Encode with the same model."}),
+                "image": ("IMAGE", {"tooltip": "The guide image (needed for the faithful normalisation, or instead of "
+                                               "clip_vision_output)."}),
+                "concept_conditioning": ("CONDITIONING", {"tooltip": "Optional 'mapping concepts' prompt (e.g. 'creepy "
+                                                                     "tree'): prompt tokens that match a concept (> 0.9) "
+                                                                     "are replaced by that concept's image token."}),
+                "guide_conditioning": ("CONDITIONING", {"tooltip": "Text-to-text tweening: a guide PROMPT instead of an "
+                                                                   "image (source experiment F8)."}),
+            },
+        }
+
+    def map(self, conditioning, linear_start, linear_end, clustered, threshold_mult, threshold_floor, max_guidance,
+            header_max, mapping_priority, reuse_tokens, token_alignment, image_normalization, mode, clip_vision=None,
+            clip_vision_output=None, image=None, concept_conditioning=None, guide_conditioning=None):
+        check_conditioning(conditioning, "conditioning")
+        cfg = FlexSettings(linear_start, linear_end, clustered, threshold_mult, threshold_floor, max_guidance,
+                           header_max, mapping_priority, bool(reuse_tokens), token_alignment)
+        if mode not in MODES or image_normalization not in NORMALIZATIONS:
+            raise BlendspaceInputError(f"mode must be one of {MODES}; image_normalization one of {NORMALIZATIONS}.")
+        if guide_conditioning is not None:
+            guide = _first_tokens(guide_conditioning, "guide_conditioning")
+            guide_name = "the guide prompt"
+        else:
+            if clip_vision is None:
+                raise BlendspaceInputError("connect a CLIP_VISION model (Load CLIP Vision) and the guide image, or a "
+                                           "guide_conditioning for text-to-text tweening.")
+            guide = image_tokens(clip_vision, clip_vision_output, image, image_normalization == NORMALIZATIONS[1])
+            guide_name = "the CLIP vision model"
+        concept = _first_tokens(concept_conditioning, "concept_conditioning") if concept_conditioning is not None else None
+        width = conditioning[0][0].shape[-1]
+        ch = channel_slice(width, guide.shape[-1], guide_name)
+        if concept is not None:
+            concept = concept[:, ch] if concept.shape[-1] == width else concept
+        out, preview = [], None
+        for tokens, extra in ((e[0], e[1]) for e in conditioning):
+            if tokens.shape[1] % TOKENS:
+                raise BlendspaceInputError(f"the prompt has {tokens.shape[1]} tokens, not a multiple of {TOKENS}.")
+            new = tokens.clone()
+            for b in range(tokens.shape[0]):
+                for start in range(0, tokens.shape[1], TOKENS):
+                    txt = tokens[b, start:start + TOKENS, ch].float().cpu()
+                    if mode == MODES[1]:
+                        mixed = direct_guidance(txt, guide)
+                    else:
+                        res = tween(txt, guide, cfg)
+                        mixed = res.tokens
+                        if concept is not None:
+                            mixed, _ = concept_map(mixed, txt, guide, concept)
+                        if preview is None:
+                            preview = _preview(res, cfg)
+                    new[b, start:start + TOKENS, ch] = mixed.to(device=new.device, dtype=new.dtype)
+            out.append([new, dict(extra)])
+        if preview is None:
+            preview = "direct image guidance: the prompt tokens were replaced by the first 77 image tokens"
+        return (out, preview)
+
+
+def _preview(res, cfg: FlexSettings) -> str:
+    scores = res.rows[:, 1]
+    lines = [f"FlexDiffuse mapping ({cfg.order}, reuse {'on' if cfg.reuse else 'off'}, {cfg.alignment}); "
+             f"mean similarity {float(scores.mean()) * 100:.2f}%",
+             "token  guide-token  similarity  weight  applied"]
+    for k in range(TOKENS):
+        a = res.applied[k]
+        applied = "replaced" if torch.isnan(a) else f"{float(a):.3f}"
+        lines.append(f"{k:5d}  {int(res.rows[k, 0]):11d}  {float(scores[k]) * 100:9.2f}%  {float(res.weights[k]):6.3f}  "
+                     f"{applied}")
+    return "\n".join(lines)
+
+
+NODES = [ImageEmbedToPromptMapper]

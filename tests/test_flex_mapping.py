@@ -1,0 +1,293 @@
+"""FlexDiffuse (seed 001): the mapping against a literal transcription of the source's pseudo-code
+(SEEDS.md §2.3-§2.7), and ImageEmbedToPromptMapper on tiny CLIP models."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from blendspace.flex_mapping import (
+    FlexSettings,
+    channel_slice,
+    clustered_weights,
+    concept_map,
+    direct_guidance,
+    map_tokens,
+    tween,
+)
+
+# ------------------------------------------------------------------ the oracle: the source, line by line
+
+
+def ref_map_emb(alt, txt, reuse, order):
+    altn = [a / a.norm() for a in alt.double()]
+    txtn = [t / t.norm() for t in txt.double()]
+    matches = []
+    sims = []
+    for i in range(len(altn)):
+        s = torch.softmax(torch.stack([100 * torch.dot(altn[i], t) for t in txtn]), 0)
+        sims.append(s)
+        for k in range(76):
+            matches.append((i, k, float(s[k + 1])))
+    m = [[0, 0.0] for _ in range(77)]
+    if order == "Direct":
+        for k in range(min(76, len(altn))):
+            m[k] = [k, float(sims[k][k + 1])]
+        return m
+    if order == "Best Fit":
+        matches.sort(key=lambda x: (-x[2], x[1], x[0]))
+    else:
+        matches.sort(key=lambda x: (x[1], -x[2], x[0]))
+    used = set()
+    for i, k, s in matches:
+        if m[k][1] > 0 or i in used:
+            continue
+        m[k] = [i, s]
+        if not reuse:
+            used.add(i)
+    return m
+
+
+def ref_blend(a, b):
+    if max(a) >= 0 and max(b) >= 0:
+        return [max(x, y) for x, y in zip(a, b, strict=True)]
+    if max(a) >= 0:
+        return [x + y for x, y in zip(a, b, strict=True)]
+    return [min(x, y) for x, y in zip(a, b, strict=True)]
+
+
+def ref_clustered(m, threshold, guidance):
+    s = [r[1] for r in m]
+    peaks = [k for k in range(1, 76) if s[k] >= threshold and s[k - 1] <= s[k] >= s[k + 1]]
+    if not peaks:
+        return None
+    valleys = [0] + [p1 + math.ceil((p2 - p1) / 2) for p1, p2 in zip(peaks, peaks[1:], strict=False)] + [76]
+    w = [1.0] * 77
+    w[0] -= 1
+    bi = 0
+    for a in peaks:
+        b = valleys[bi]
+        if b < a:
+            for j in range(1, a - b):
+                w[a - j] -= j / (a - b)
+            bi += 1
+        if bi >= len(valleys):
+            break
+        b = valleys[bi]
+        for j in range(1, b - a + 1):
+            w[a + j] -= j / (b - a)
+    return [x * guidance for x in w]
+
+
+def ref_tween(T, A, st: FlexSettings, shift: bool):
+    m = ref_map_emb(A, T, st.reuse, st.order)
+    if shift:  # corrected: token j uses slot j-1
+        m = [[0, 0.0]] + m[:76]
+    avg = sum(r[1] for r in m) / 77
+    w = [st.linear_start + (st.linear_end - st.linear_start) * k / 76 for k in range(77)]
+    if st.clustered != 0:
+        c = ref_clustered(m, avg, st.clustered)
+        if c is not None:
+            w = ref_blend(w, c)
+    if st.threshold_mult != 0:
+        w = ref_blend(w, [st.threshold_mult if r[1] >= st.threshold_floor else 0 for r in m])
+    if st.header_max < 1.0:
+        w[0] = min(w[0], st.header_max) if w[0] >= 0 else max(w[0], -st.header_max)
+    out = T.clone()
+    for k in range(77):
+        i, s = int(m[k][0]), m[k][1]
+        iw = min(w[k], st.max_guidance)
+        if iw == 0:
+            out[k] = T[k]
+        elif abs(iw) >= 1 - s:
+            out[k] = A[i]
+        else:
+            out[k] = T[k] + iw * (A[i] - T[k])
+    return out
+
+
+def _tokens(seed, n=77, c=16):
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(4, c, generator=g)
+    # clustered structure so that softmax scores are far from uniform
+    return base[torch.randint(0, 4, (n,), generator=g)] + 0.3 * torch.randn(n, c, generator=g)
+
+
+SETTINGS = [
+    FlexSettings(),
+    FlexSettings(threshold_mult=1.0, threshold_floor=0.2, clustered=0.0, linear_end=1.0, max_guidance=1.0),
+    FlexSettings(threshold_mult=-0.25, clustered=0.0, linear_end=1.0, max_guidance=1.0, order="Text Order", reuse=False),
+    FlexSettings(clustered=-0.5, threshold_mult=1.0, linear_end=1.0, max_guidance=1.0, header_max=0.35,
+                 order="Best Fit", reuse=False),
+    FlexSettings(linear_start=0.1, order="Direct"),
+]
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+@pytest.mark.parametrize("order", ["Best Fit", "Text Order", "Direct"])
+def test_mapping_matches_the_source(reuse, order):
+    A, T = _tokens(1, n=120), _tokens(2)
+    ours = map_tokens(A, T, reuse, order)
+    ref = torch.tensor(ref_map_emb(A, T, reuse, order), dtype=torch.float64)
+    assert torch.equal(ours[:, 0], ref[:, 0])
+    assert torch.allclose(ours[:, 1], ref[:, 1], atol=1e-12)
+    assert ours[76, 1] == 0
+    if not reuse and order != "Direct":
+        idx = ours[:76, 0].long().tolist()
+        assert len(set(idx)) == len(idx), "without reuse every image token serves one slot"
+
+
+@pytest.mark.parametrize("st", SETTINGS)
+@pytest.mark.parametrize("alignment", ["faithful (shifted, source)", "corrected"])
+def test_tween_matches_the_source(st, alignment):
+    A, T = _tokens(3, n=90), _tokens(4)
+    st = dataclasses.replace(st, alignment=alignment)
+    ours = tween(T, A, st).tokens
+    ref = ref_tween(T, A, st, shift=alignment == "corrected")
+    assert torch.allclose(ours, ref, atol=1e-6)
+    assert torch.equal(ours[0], T[0]) or st.header_max > 0
+
+
+def test_clustered_weights_are_triangles():
+    scores = torch.full((77,), 0.01, dtype=torch.float64)
+    scores[10], scores[20] = 0.5, 0.4
+    w = clustered_weights(scores, float(scores.mean()), 1.0)
+    assert w[10] == 1 and w[20] == 1
+    assert w[0] == 0 and w[15] == 0 and w[76] == 0
+    assert w[5] == pytest.approx(0.5) and w[12] == pytest.approx(0.6) and w[16] == pytest.approx(0.2)
+    assert clustered_weights(torch.zeros(77, dtype=torch.float64), 1.0, 1.0) is None
+
+
+def test_concept_mapping_and_direct_guidance():
+    A, T = _tokens(5, n=100), _tokens(6)
+    concept = T.clone()  # a concept prompt identical to the prompt matches every token with score ~1
+    out, replaced = concept_map(T, T, A, concept)
+    cm = ref_map_emb(A, concept, False, "Text Order")
+    ct = ref_map_emb(concept, T, True, "Best Fit")
+    expected = T.clone()
+    for j in range(76):
+        c, s = ct[j]
+        if c - 1 >= 0 and s > 0.9:
+            expected[j + 1] = A[int(cm[c - 1][0])]
+    assert torch.equal(out, expected) and len(replaced) > 0 and 0 not in replaced
+    d = direct_guidance(T, A)
+    assert torch.equal(d[1:], A[1:77]) and torch.allclose(d[0], 0.15 * A[0] + 0.85 * T[0], atol=1e-6)
+
+
+def test_channel_slice_pairs_models():
+    assert channel_slice(768, 768) == slice(0, 768)
+    assert channel_slice(2048, 768) == slice(0, 768)
+    assert channel_slice(2048, 1280) == slice(768, 2048)
+    with pytest.raises(ValueError, match="ViT-H/14"):
+        channel_slice(1024, 768)
+
+
+# ------------------------------------------------------------------------------------------ the node
+
+def _node_args(**over):
+    args = dict(linear_start=0.0, linear_end=0.5, clustered=0.25, threshold_mult=0.25, threshold_floor=0.75,
+                max_guidance=0.35, header_max=0.0, mapping_priority="Best Fit", reuse_tokens=True,
+                token_alignment="corrected", image_normalization="corrected ([0,1] pixels)", mode="tween prompt")
+    args.update(over)
+    return args
+
+
+def _vision(comfy, tmp_path, proj, patch=16):
+    cfg = json.loads((Path(comfy.tiny.HERE) / "tiny_clip_vision.json").read_text())
+    cfg.update(projection_dim=proj, patch_size=patch)
+    path = tmp_path / f"cv_{proj}_{patch}.json"
+    path.write_text(json.dumps(cfg))
+    from comfy.clip_vision import ClipVisionModel
+    with torch.no_grad():
+        cv = ClipVisionModel(str(path))
+        comfy.tiny.randomize(cv.model, 7)
+    return cv
+
+
+def _image(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 96, 128, 3, generator=g)
+
+
+def test_node_zero_strength_is_identity_and_keeps_everything(comfy, tiny_models, tmp_path):
+    _, clip, _ = tiny_models
+    cond = comfy.tiny.encode_prompt(clip, "a photo of a turtle, hd 8k")
+    cond = [[torch.cat([cond[0][0], cond[0][0]], dim=1), {**cond[0][1], "strength": 0.9}]]
+    before = copy.deepcopy(cond)
+    cv = _vision(comfy, tmp_path, 32)
+    node = comfy.node("ImageEmbedToPromptMapper")
+    zero = node.map(cond, **_node_args(linear_end=0.0, clustered=0.0, threshold_mult=0.0), clip_vision=cv,
+                    image=_image())[0]
+    assert torch.equal(zero[0][0], cond[0][0]) and zero[0][1]["strength"] == 0.9
+    out, preview = node.map(cond, **_node_args(linear_end=1.0, max_guidance=1.0, threshold_floor=0.0), clip_vision=cv,
+                            image=_image())
+    new = out[0][0]
+    assert new.shape == cond[0][0].shape
+    assert torch.equal(new[:, 0], cond[0][0][:, 0]) and torch.equal(new[:, 77], cond[0][0][:, 77]), "headers kept"
+    assert not torch.allclose(new, cond[0][0])
+    assert torch.equal(cond[0][0], before[0][0]) and out[0][1] is not cond[0][1]
+    assert "similarity" in preview and len(preview.splitlines()) == 79
+
+
+def test_node_uses_core_clip_vision_output_and_faithful_normalisation(comfy, tiny_models, tmp_path):
+    _, clip, _ = tiny_models
+    cond = comfy.tiny.encode_prompt(clip, "a creepy tree creature")
+    cv = _vision(comfy, tmp_path, 32)
+    img = torch.rand(1, 224, 224, 3, generator=torch.Generator().manual_seed(1))  # square: no resize either way
+    node = comfy.node("ImageEmbedToPromptMapper")
+    enc = comfy.node("CLIPVisionEncode")
+    cvo = enc.encode(cv, img, "center")[0] if comfy.is_current else enc.encode(cv, img)[0]
+    image_tokens = comfy.pack.nodes.nodes_flex.image_tokens
+    via_core = image_tokens(cv, clip_vision_output=cvo)
+    via_image = image_tokens(cv, image=img)
+    assert via_core.shape == (197, 32)
+    assert torch.allclose(via_core, via_image, atol=0.05)  # core rounds pixels to 1/255, nothing else differs
+    assert not torch.allclose(image_tokens(cv, image=img, faithful=True), via_image, atol=0.05)
+    args = _node_args(linear_end=1.0, max_guidance=1.0, clustered=0.0, threshold_mult=0.0)
+    from_output = node.map(cond, **args, clip_vision=cv, clip_vision_output=cvo)[0][0][0]
+    assert not torch.allclose(from_output, cond[0][0])
+    with pytest.raises(ValueError, match="connect the guide IMAGE"):
+        node.map(cond, **{**args, "image_normalization": "faithful ([-1,1] pixels, source)"}, clip_vision=cv,
+                 clip_vision_output=cvo)
+
+
+def test_node_refuses_mismatched_widths_and_maps_sdxl_halves(comfy, tmp_path):
+    node = comfy.node("ImageEmbedToPromptMapper")
+    g = torch.Generator().manual_seed(3)
+    sd15 = [[torch.randn(1, 77, 768, generator=g), {}]]
+    with pytest.raises(ValueError, match="ViT-L/14"):
+        node.map(sd15, **_node_args(), clip_vision=_vision(comfy, tmp_path, 32), image=_image())
+    sdxl = [[torch.randn(1, 77, 2048, generator=g), {"pooled_output": torch.randn(1, 1280, generator=g)}]]
+    args = _node_args(linear_end=1.0, max_guidance=1.0)
+    l_half = node.map(sdxl, **args, clip_vision=_vision(comfy, tmp_path, 768), image=_image())[0][0][0]
+    assert not torch.allclose(l_half[..., :768], sdxl[0][0][..., :768])
+    assert torch.equal(l_half[..., 768:], sdxl[0][0][..., 768:])
+    g_half = node.map(sdxl, **args, clip_vision=_vision(comfy, tmp_path, 1280), image=_image())[0][0][0]
+    assert torch.equal(g_half[..., :768], sdxl[0][0][..., :768])
+    assert not torch.allclose(g_half[..., 768:], sdxl[0][0][..., 768:])
+
+
+def test_node_text_tweening_concepts_and_direct_mode(comfy, tiny_models, tmp_path):
+    _, clip, _ = tiny_models
+    enc = comfy.tiny.encode_prompt
+    cond = enc(clip, "an urban landscape, city, dslr photo")
+    guide = enc(clip, "a painting of the deep woods, forest")
+    node = comfy.node("ImageEmbedToPromptMapper")
+    tweened = node.map(cond, **_node_args(linear_start=0.1), guide_conditioning=guide)[0][0][0]
+    expected = tween(cond[0][0][0].float(), guide[0][0][0].float(), FlexSettings(linear_start=0.1))
+    assert torch.allclose(tweened[0], expected.tokens, atol=1e-6)
+    cv = _vision(comfy, tmp_path, 32)
+    concept = enc(clip, "creepy tree")
+    with_concept = node.map(cond, **_node_args(threshold_mult=0.0, clustered=0.0, linear_end=0.0, max_guidance=0.0),
+                            clip_vision=cv, image=_image(), concept_conditioning=concept)[0][0][0]
+    assert with_concept.shape == cond[0][0].shape
+    direct = node.map(cond, **_node_args(mode="direct image guidance"), clip_vision=cv, image=_image())[0][0][0]
+    assert not torch.allclose(direct[0, 1:], cond[0][0][0, 1:])
+    with pytest.raises(ValueError, match="CLIP_VISION"):
+        node.map(cond, **_node_args())
