@@ -54,25 +54,23 @@ def _devices():
 
 
 @torch.no_grad()
+def _random_patcher(family: str, unet_config: dict, seed: int):
+    import comfy.model_patcher
+    import comfy.supported_models
+    model = getattr(comfy.supported_models, family)(dict(unet_config)).get_model({})
+    randomize(model.diffusion_model, seed)
+    load, offload = _devices()
+    return comfy.model_patcher.ModelPatcher(model, load_device=load, offload_device=offload)
+
+
 def tiny_unet(seed: int = 0):
     """An SD1.x-shaped U-Net (eps prediction, SD15 latent format) in a ModelPatcher."""
-    import comfy.model_patcher
-    import comfy.supported_models
-    model = comfy.supported_models.SD15(dict(SD15_UNET)).get_model({})
-    randomize(model.diffusion_model, seed)
-    load, offload = _devices()
-    return comfy.model_patcher.ModelPatcher(model, load_device=load, offload_device=offload)
+    return _random_patcher("SD15", SD15_UNET, seed)
 
 
-@torch.no_grad()
 def tiny_sdxl_unet(seed: int = 0):
     """An SDXL-shaped U-Net (ADM input from a 1280-d pooled output + size embeddings) in a ModelPatcher."""
-    import comfy.model_patcher
-    import comfy.supported_models
-    model = comfy.supported_models.SDXL(dict(SDXL_UNET)).get_model({})
-    randomize(model.diffusion_model, seed)
-    load, offload = _devices()
-    return comfy.model_patcher.ModelPatcher(model, load_device=load, offload_device=offload)
+    return _random_patcher("SDXL", SDXL_UNET, seed)
 
 
 def sdxl_conditioning(seed: int, tokens: int = 77):
