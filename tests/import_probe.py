@@ -12,7 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from comfy_harness import PACK_NAME, REPO, comfyui_root, import_comfyui, load_custom_node  # noqa: E402
+from comfy_harness import REPO, comfyui_root  # noqa: E402
+
+from blendspace.runner import PACK_NAME, _run, import_comfyui  # noqa: E402
 
 nodes, execution, folder_paths, is_current = import_comfyui(comfyui_root())
 import comfy.k_diffusion.sampling  # noqa: E402
@@ -61,7 +63,7 @@ except ImportError:
 with tempfile.TemporaryDirectory() as tmp:
     link = Path(tmp) / PACK_NAME
     link.symlink_to(REPO, target_is_directory=True)
-    ok = load_custom_node(nodes, link)
+    ok = bool(_run(nodes.load_custom_node(str(link))))
 
 after = snapshot()
 changed = sorted(k for k in before if after.get(k) != before[k])

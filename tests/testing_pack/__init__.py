@@ -50,3 +50,41 @@ CAPTURE_TYPES = ("LATENT", "CONDITIONING", "IMAGE", "MODEL", "MASK", "STRING", "
 NODE_CLASS_MAPPINGS = {"BlendspaceTest_TinyCheckpoint": TinyCheckpoint}
 NODE_CLASS_MAPPINGS.update({f"BlendspaceTest_Capture_{t}": _capture_class(t) for t in CAPTURE_TYPES})
 NODE_DISPLAY_NAME_MAPPINGS = {k: k for k in NODE_CLASS_MAPPINGS}
+
+
+class TinyClipVision:
+    CATEGORY = "BlendspaceTest"
+    DESCRIPTION = "Tiny random CLIP vision model (32-d projection) for tests and --smoke runs."
+    RETURN_TYPES = ("CLIP_VISION",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"weights_seed": ("INT", {"default": 3, "min": 0, "max": 2**31 - 1,
+                                                      "tooltip": "Seed of the random weights."})}}
+
+    def load(self, weights_seed):
+        return (tiny.tiny_clip_vision(weights_seed),)
+
+
+class RandomImage:
+    CATEGORY = "BlendspaceTest"
+    DESCRIPTION = "A random IMAGE and an empty MASK, standing in for Load Image in --smoke runs."
+    RETURN_TYPES = ("IMAGE", "MASK")
+    FUNCTION = "make"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"width": ("INT", {"default": 64, "min": 8, "max": 4096, "tooltip": "Width in pixels."}),
+                             "height": ("INT", {"default": 64, "min": 8, "max": 4096, "tooltip": "Height in pixels."}),
+                             "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1, "tooltip": "Pixel seed."})}}
+
+    def make(self, width, height, seed):
+        import torch
+        g = torch.Generator().manual_seed(seed)
+        return (torch.rand(1, height, width, 3, generator=g), torch.zeros(1, height, width))
+
+
+NODE_CLASS_MAPPINGS["BlendspaceTest_TinyClipVision"] = TinyClipVision
+NODE_CLASS_MAPPINGS["BlendspaceTest_RandomImage"] = RandomImage
+NODE_DISPLAY_NAME_MAPPINGS.update({k: k for k in ("BlendspaceTest_TinyClipVision", "BlendspaceTest_RandomImage")})

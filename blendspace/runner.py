@@ -1,0 +1,222 @@
+"""Run ComfyUI in-process with Blendspace loaded, and execute workflows headlessly.
+
+Used by ``python -m blendspace run`` and by the test harness. ComfyUI is imported inside the
+functions (at run time, from the folder ``comfyui_locator`` finds), never at import of this module.
+
+``--smoke`` swaps the model loaders for tiny random-weight models (the test pack's), caps the steps
+and image sizes, and says so: any workflow then runs in seconds on a CPU, producing noise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+from .workflow import WorkflowError, apply_overrides, ui_to_api
+
+REPO = Path(__file__).resolve().parent.parent
+PACK_NAME = "Blendspace"
+TEST_PACK_NAME = "BlendspaceTesting"
+STUBS = REPO / "tests" / "stubs"
+SMOKE_LOADERS = {
+    "CheckpointLoaderSimple": ("BlendspaceTest_TinyCheckpoint", {"weights_seed": 0}),
+    "CLIPVisionLoader": ("BlendspaceTest_TinyClipVision", {"weights_seed": 3}),
+    "LoadImage": ("BlendspaceTest_RandomImage", {"width": 64, "height": 64, "seed": 0}),
+}
+SMOKE_MAX_STEPS = 3
+SMOKE_MAX_SIZE = 64
+
+
+class GraphError(RuntimeError):
+    """ComfyUI refused or failed a graph; the message carries ComfyUI's own errors."""
+
+
+def _run(value):
+    return asyncio.run(value) if inspect.iscoroutine(value) else value
+
+
+def _torchvision_works() -> bool:
+    if importlib.util.find_spec("torchvision") is None:
+        return False
+    try:
+        import torchvision  # noqa: F401
+        return True
+    except Exception:  # noqa: BLE001 - a CUDA-only build raises at import
+        for key in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
+            del sys.modules[key]
+        return False
+
+
+def import_comfyui(root: Path):
+    """Import ComfyUI from ``root`` for CPU use; return ``(nodes, execution, folder_paths, is_current)``."""
+    if not _torchvision_works() and STUBS.is_dir() and str(STUBS) not in sys.path:
+        sys.path.append(str(STUBS))
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from comfy.cli_args import args
+    args.cpu = True
+    if (root / "utils" / "extra_config.py").is_file():
+        importlib.import_module("utils.extra_config")  # must precede `import nodes` (REFERENCE.md §7.1)
+    execution = importlib.import_module("execution")
+    folder_paths = importlib.import_module("folder_paths")
+    nodes = importlib.import_module("nodes")
+    return nodes, execution, folder_paths, hasattr(nodes, "init_extra_nodes")
+
+
+def find_module(path: Path):
+    """The module ComfyUI's loader made for the pack folder ``path`` (matched on the unresolved path)."""
+    wanted = os.path.abspath(path / "__init__.py")
+    for mod in list(sys.modules.values()):
+        f = getattr(mod, "__file__", None)
+        if f and os.path.abspath(f) == wanted:
+            return mod
+    raise RuntimeError(f"ComfyUI did not import the custom node pack at {path}; see the log above.")
+
+
+def start_comfyui(root: Path, with_test_pack: bool = False, output_dir: str | None = None) -> SimpleNamespace:
+    """Import ComfyUI, load its extra nodes and Blendspace (and the test pack) with its own loader."""
+    nodes, execution, folder_paths, is_current = import_comfyui(root)
+    work = Path(tempfile.mkdtemp(prefix="blendspace-comfy-"))
+    custom = work / "custom_nodes"
+    custom.mkdir()
+    (custom / PACK_NAME).symlink_to(REPO, target_is_directory=True)
+    if with_test_pack:
+        (custom / TEST_PACK_NAME).symlink_to(REPO / "tests" / "testing_pack", target_is_directory=True)
+    for sub in ("output", "input", "temp"):
+        (work / sub).mkdir()
+    folder_paths.folder_names_and_paths["custom_nodes"] = ([str(custom)], set())
+    folder_paths.set_output_directory(output_dir or str(work / "output"))
+    folder_paths.set_input_directory(str(work / "input"))
+    folder_paths.set_temp_directory(str(work / "temp"))
+    level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)
+    try:
+        if is_current:
+            _run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+        else:
+            nodes.init_custom_nodes()
+    finally:
+        logging.getLogger().setLevel(level)
+    pack = find_module(custom / PACK_NAME)
+    testing = find_module(custom / TEST_PACK_NAME) if with_test_pack else None
+    missing = [k for k in pack.NODE_CLASS_MAPPINGS if k not in nodes.NODE_CLASS_MAPPINGS]
+    if missing:
+        raise RuntimeError(f"Blendspace nodes not registered by ComfyUI: {missing}")
+    return SimpleNamespace(root=root, work=work, is_current=is_current, nodes=nodes, execution=execution,
+                           folder_paths=folder_paths, pack=pack, testing=testing)
+
+
+class _Server:
+    """What PromptExecutor and the progress hooks touch on the server, in both ComfyUI versions."""
+
+    client_id = None
+    last_node_id = None
+    last_prompt_id = None
+    sockets_metadata: dict = {}
+
+    def __init__(self, echo=None):
+        self.messages: list = []
+        self.echo = echo
+
+    def send_sync(self, event, data, sid=None):
+        self.messages.append((event, data))
+        if self.echo is not None:
+            self.echo(event, data)
+
+
+def execute(session: SimpleNamespace, prompt: dict, echo=None) -> dict:
+    """Validate (all outputs must validate) and execute an API prompt; return the UI outputs per node."""
+    execution = session.execution
+    if session.is_current:
+        valid = _run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
+    else:
+        valid = execution.validate_prompt(prompt)
+    if not valid[0] or valid[3]:
+        raise GraphError(f"validation failed: {valid[1]} {valid[3]}")
+    server = _Server(echo)
+    if session.is_current:
+        ex = execution.PromptExecutor(server, cache_type=execution.CacheType.CLASSIC)
+    else:
+        ex = execution.PromptExecutor(server)
+    ex.execute(prompt, str(uuid.uuid4()), {"client_id": None}, valid[2])
+    if not ex.success:
+        errors = [m for m in list(getattr(ex, "status_messages", [])) + server.messages
+                  if m[0] in ("execution_error", "execution_interrupted")]
+        raise GraphError(f"execution failed: {errors}")
+    return ex.history_result["outputs"] if session.is_current else ex.outputs_ui
+
+
+def node_definitions(nodes) -> tuple[dict, dict]:
+    """INPUT_TYPES() and RETURN_TYPES of every registered node (nodes whose INPUT_TYPES fails are left out)."""
+    defs, outs = {}, {}
+    for name, cls in nodes.NODE_CLASS_MAPPINGS.items():
+        try:
+            defs[name] = cls.INPUT_TYPES()
+            outs[name] = list(cls.RETURN_TYPES)
+        except Exception:  # noqa: BLE001 - a broken third-party node must not stop the conversion
+            continue
+    return defs, outs
+
+
+def smoke_prompt(prompt: dict) -> tuple[dict, list[str]]:
+    """Swap loaders for tiny random models and cap steps and sizes; return the prompt and what changed."""
+    notes = []
+    for nid, node in prompt.items():
+        ctype = node["class_type"]
+        if ctype in SMOKE_LOADERS:
+            new_type, inputs = SMOKE_LOADERS[ctype]
+            node["class_type"], node["inputs"] = new_type, dict(inputs)
+            notes.append(f"node {nid}: {ctype} -> {new_type} (random weights)")
+        for key in ("steps",):
+            value = node["inputs"].get(key)
+            if isinstance(value, int) and value > SMOKE_MAX_STEPS:
+                node["inputs"][key] = SMOKE_MAX_STEPS
+                notes.append(f"node {nid}: {key} {value} -> {SMOKE_MAX_STEPS}")
+        for key in ("width", "height"):
+            value = node["inputs"].get(key)
+            if isinstance(value, int) and value > SMOKE_MAX_SIZE:
+                node["inputs"][key] = SMOKE_MAX_SIZE
+                notes.append(f"node {nid}: {key} {value} -> {SMOKE_MAX_SIZE}")
+        if ctype == "BlendspaceCycleDiffusionInvert":
+            node["inputs"]["skip_steps"] = min(node["inputs"].get("skip_steps", 0), SMOKE_MAX_STEPS - 1)
+    return prompt, notes
+
+
+def run_workflow(path: str, comfyui: str | None = None, overrides: list[str] | None = None, smoke: bool = False,
+                 output_dir: str | None = None, quiet: bool = False) -> dict:
+    """Convert a UI workflow file, execute it and return ``{"outputs", "prompt", "smoke_changes", "output_dir"}``."""
+    from .comfyui_locator import comfyui_root
+    workflow = json.loads(Path(path).read_text())
+    if "nodes" not in workflow:
+        if all(isinstance(v, dict) and "class_type" in v for v in workflow.values()):
+            prompt_in = workflow
+        else:
+            raise WorkflowError(f"{path} is neither a UI workflow (no 'nodes') nor an API prompt")
+    else:
+        prompt_in = None
+    session = start_comfyui(comfyui_root(comfyui), with_test_pack=smoke, output_dir=output_dir)
+    defs, _ = node_definitions(session.nodes)
+    prompt = prompt_in if prompt_in is not None else ui_to_api(workflow, defs)
+    prompt = apply_overrides(prompt, overrides or [])
+    changes: list[str] = []
+    if smoke:
+        prompt, changes = smoke_prompt(prompt)
+
+    def echo(event, data):
+        if not quiet and event == "executing" and data and data.get("node") is not None:
+            node = prompt.get(str(data["node"]), {})
+            print(f"blendspace: running node {data['node']} ({node.get('class_type', '?')})", file=sys.stderr)
+
+    outputs = execute(session, prompt, echo)
+    return {"outputs": outputs, "prompt": prompt, "smoke_changes": changes,
+            "output_dir": session.folder_paths.get_output_directory()}
