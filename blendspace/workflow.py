@@ -110,6 +110,8 @@ def ui_to_api(workflow: Mapping[str, Any], node_defs: Mapping[str, Mapping[str, 
                 if has_control(name, kind, opts):
                     if pos < len(values) and values[pos] in CONTROL_VALUES:
                         pos += 1
+                if opts.get("image_upload") and pos < len(values) and values[pos] == "image":
+                    pos += 1  # the frontend's upload button stores "image" after the file name
                 if name not in linked:
                     if value is None and name in (node_defs[ctype].get("required") or {}):
                         raise WorkflowError(f"node {nid} ({ctype}) has no value for its widget '{name}'")
@@ -177,6 +179,8 @@ class UIGraph:
                 values.append(widgets.pop(name, default))
                 if has_control(name, kind, opts):
                     values.append("fixed")
+                if opts.get("image_upload"):
+                    values.append("image")
             else:
                 node["inputs"].append({"name": name, "type": kind if isinstance(kind, str) else "COMBO", "link": None})
         if widgets:

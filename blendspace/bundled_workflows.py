@@ -1,0 +1,286 @@
+"""The bundled workflows (``workflows/*.json``), built from the seeds' documented settings.
+
+``python -m blendspace build-workflows`` writes them from these definitions with the node
+definitions of the running ComfyUI, so every socket and widget slot matches the real nodes; a test
+checks that the committed files are what this module builds. Each workflow names its source and
+settings in a Note. Model file names are the ones the seeds used, so users only pick their own.
+Pure Python (the node definitions are passed in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .workflow import UIGraph
+
+SD14 = "sd-v1-4.ckpt"
+SD15 = "v1-5-pruned-emaonly.safetensors"
+SD21_768 = "v2-1_768-ema-pruned.safetensors"
+VIT_L = "clip-vit-large-patch14.safetensors"
+MINECRAFT = ("A Minecraft-inspired rendering of a black bear walking on grass, featuring distinct pixelated 16x16 "
+             "textures, blocky 3D cube structures, limited color palette with no gradients, sharp right angles and "
+             "perfect squares, characteristic voxel-based terrain with visible block edges.")
+VAN_GOGH = ("A Van Gogh-style painting of a black bear walking on grass, with bold, swirling brushstrokes, rich "
+            "textures, and vibrant, expressive colors reminiscent of Starry Night")
+NEG_SF = "cartoon, unrealistic, blur, boring background, deformed, disfigured, low resolution, unattractive"
+
+
+def _checkpoint(g: UIGraph, name: str, x: int = 0) -> int:
+    return g.add("CheckpointLoaderSimple", {"ckpt_name": name}, pos=(x, 200))
+
+
+def _text(g: UIGraph, ckpt: int, text: str, title: str, y: int) -> int:
+    return g.add("CLIPTextEncode", {"text": text}, title=title, pos=(400, y), inputs={"clip": (ckpt, 1)})
+
+
+def _decode_save(g: UIGraph, ckpt: int, latent: tuple[int, int], prefix: str, x: int = 1400, y: int = 200) -> int:
+    dec = g.add("VAEDecode", pos=(x, y), inputs={"samples": latent, "vae": (ckpt, 2)})
+    g.add("SaveImage", {"filename_prefix": prefix}, pos=(x + 250, y), inputs={"images": (dec, 0)})
+    return dec
+
+
+def _photo_latent(g: UIGraph, ckpt: int, image: str, size: int = 512) -> int:
+    img = g.add("LoadImage", {"image": image}, title="Your photo", pos=(0, 600))
+    scaled = g.add("ImageScale", {"upscale_method": "lanczos", "width": size, "height": size, "crop": "center"},
+                   pos=(300, 600), inputs={"image": (img, 0)})
+    return g.add("VAEEncode", pos=(600, 600), inputs={"pixels": (scaled, 0), "vae": (ckpt, 2)})
+
+
+def _cycle(g: UIGraph, ckpt: int, enc_text: str, photo: int) -> int:
+    enc = _text(g, ckpt, enc_text, "Encoder prompt (describes the photo)", 700)
+    return g.add("BlendspaceCycleDiffusionInvert", {"seed": 42, "steps": 99, "skip_steps": 10, "eta": 0.1, "cfg": 1.0},
+                 pos=(900, 600), inputs={"model": (ckpt, 0), "positive": (enc, 0), "latent": (photo, 0)})
+
+
+def dual_style_epsilon(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD14)
+    a, b = _text(g, ck, MINECRAFT, "Style A (left)", 0), _text(g, ck, VAN_GOGH, "Style B (right)", 200)
+    neg = _text(g, ck, "", "Negative (empty, as the source)", 400)
+    photo = _photo_latent(g, ck, "bear.png")
+    cyc = _cycle(g, ck, "A picture of a black bear walking on grass", photo)
+    mix = g.add("DualStyleEpsilonMix", {"direction": "left-right", "shape": "sigmoid", "center": 0.5, "sharpness": 20.0},
+                pos=(900, 0), inputs={"positive_a": (a, 0), "positive_b": (b, 0), "latent": (photo, 0)})
+    s = g.add("BlendspaceCycleDiffusionSampler", {"cfg": 20.0}, pos=(1150, 200),
+              inputs={"model": (ck, 0), "positive": (mix, 0), "negative": (neg, 0), "cycle": (cyc, 0)})
+    _decode_save(g, ck, (s, 0), "Blendspace/dual_style_eps")
+    return ("Seed 002, experiment D3 (epsilon interpolation, bear): SD-1.4, CycleDiffusion 99 DDIM steps, skip 10, "
+            "eta 0.1, encoder 'A picture of a black bear walking on grass' at CFG 1, decoder CFG 20, sigmoid 20 over "
+            "the latent width, Minecraft left / Van Gogh right, seed 42, 512x512 centre crop. Load your own photo.")
+
+
+def dual_style_cross_attention(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD14)
+    a, b = _text(g, ck, MINECRAFT, "Style A (left)", 0), _text(g, ck, VAN_GOGH, "Style B (right)", 200)
+    neg = _text(g, ck, "", "Negative (empty, as the source)", 400)
+    photo = _photo_latent(g, ck, "bear.png")
+    cyc = _cycle(g, ck, "A picture of a black bear walking on grass", photo)
+    patched = g.add("CrossAttnInterpolate", {"sharpness": 30.0, "strength": 1.0}, pos=(900, 0),
+                    inputs={"model": (ck, 0), "conditioning_b": (b, 0)})
+    s = g.add("BlendspaceCycleDiffusionSampler", {"cfg": 15.0}, pos=(1150, 200),
+              inputs={"model": (patched, 0), "positive": (a, 0), "negative": (neg, 0), "cycle": (cyc, 0)})
+    _decode_save(g, ck, (s, 0), "Blendspace/dual_style_xattn")
+    return ("Seed 002, experiment D4 (cross-attention interpolation, bear): every attn2 layer blends the attention "
+            "of prompt A (left) and B (right) with sigmoid 30 over each map's width, positive pass only; CycleDiffusion "
+            "99 steps, skip 10, eta 0.1, decoder CFG 15, seed 42.")
+
+
+def dual_style_baselines(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD14)
+    a, b = _text(g, ck, MINECRAFT, "Style A", 0), _text(g, ck, VAN_GOGH, "Style B", 200)
+    concat = _text(g, ck, " A minecraft style black bear walking on grass on the left and a van gogh style black bear "
+                           "walking on grass on the right", "Concatenated prompt (baseline D2)", 400)
+    neg = _text(g, ck, "", "Negative", 1000)
+    photo = _photo_latent(g, ck, "bear.png")
+    cyc = _cycle(g, ck, "A picture of a black bear walking on grass", photo)
+    outs = []
+    for i, (pos, prefix) in enumerate(((concat, "concat"), (a, "style_a"), (b, "style_b"))):
+        s = g.add("BlendspaceCycleDiffusionSampler", {"cfg": 15.0}, pos=(1150, 200 * i),
+                  inputs={"model": (ck, 0), "positive": (pos, 0), "negative": (neg, 0), "cycle": (cyc, 0)})
+        outs.append(_decode_save(g, ck, (s, 0), f"Blendspace/baseline_{prefix}", y=300 * i))
+    mask = g.add("BlendspaceDualStyleMask", {"sharpness": 20.0}, pos=(1400, 900), inputs={"image": (outs[1], 0)})
+    comp = g.add("ImageCompositeMasked", {"x": 0, "y": 0, "resize_source": False}, pos=(1650, 900),
+                 inputs={"destination": (outs[2], 0), "source": (outs[1], 0), "mask": (mask, 0)})
+    g.add("SaveImage", {"filename_prefix": "Blendspace/baseline_pixel_interpolation"}, pos=(1900, 900),
+          inputs={"images": (comp, 0)})
+    return ("Seed 002 baselines: D2 prompt concatenation (one prompt describing both halves, decoder CFG 15) and D6 "
+            "pixel interpolation (the image generated once per style, blended left to right with sigmoid 20: "
+            "source = style A image, destination = style B image). Seed 42.")
+
+
+def _flex_img2img(g: UIGraph, settings: dict, prompt: str, init: bool, note: str, guide_text: str | None = None,
+                  concept: str | None = None, steps: int = 30, seed: int = 1337, strength: float = 0.6) -> str:
+    ck = _checkpoint(g, SD14)
+    pos = _text(g, ck, prompt, "Prompt", 0)
+    neg = _text(g, ck, "", "Negative (empty: FlexDiffuse's uncond)", 200)
+    extra = {}
+    if guide_text is not None:
+        extra["guide_conditioning"] = (_text(g, ck, guide_text, "Guide text (text-to-text tweening)", 400), 0)
+    else:
+        cv = g.add("CLIPVisionLoader", {"clip_name": VIT_L}, pos=(0, 900))
+        guide = g.add("LoadImage", {"image": "guide.png"}, title="Guide image", pos=(300, 900))
+        extra.update(clip_vision=(cv, 0), image=(guide, 0))
+    if concept is not None:
+        extra["concept_conditioning"] = (_text(g, ck, concept, "Mapping concepts", 600), 0)
+    mapped = g.add("ImageEmbedToPromptMapper", settings, pos=(700, 0), inputs={"conditioning": (pos, 0), **extra})
+    if init:
+        latent = (_photo_latent(g, ck, "init.png"), 0)
+        s = g.add("BlendspaceStrengthSweep", {"seed": seed, "steps": steps, "cfg": 8.0, "sampler_name": "ddim",
+                                              "scheduler": "ddim_uniform", "strength_list": f"{strength}"},
+                  title="img2img (diffusers strength)", pos=(1100, 200),
+                  inputs={"model": (ck, 0), "positive": (mapped, 0), "negative": (neg, 0), "latent": latent})
+    else:
+        empty = g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, pos=(700, 400))
+        s = g.add("KSampler", {"seed": seed, "steps": steps, "cfg": 8.0, "sampler_name": "ddim",
+                               "scheduler": "ddim_uniform", "denoise": 1.0}, pos=(1100, 200),
+                  inputs={"model": (ck, 0), "positive": (mapped, 0), "negative": (neg, 0), "latent_image": (empty, 0)})
+    _decode_save(g, ck, (s, 0), "Blendspace/flexdiffuse")
+    g.add("Note", {"text": "Connect the mapper's 'preview' output to a text display node "
+                                                      "(e.g. a Show Text node) to see every token's match and weight."},
+          pos=(700, 500))
+    return note
+
+
+FAITHFUL = {"token_alignment": "faithful (shifted, source)", "image_normalization": "faithful ([-1,1] pixels, source)"}
+DEER = ("Deer colorful, fantasy, intricate, highly detailed, digital painting, hq, trending on artstation, "
+        "illustration, lovecraftian dark ominous eldritch")
+
+
+def flexdiffuse_threshold(g: UIGraph) -> str:
+    return _flex_img2img(g, {"threshold_mult": 1.0, "threshold_floor": 0.2, "clustered": 0.0, "linear_start": 0.0,
+                             "linear_end": 1.0, "max_guidance": 1.0, "header_max": 0.0, **FAITHFUL}, DEER, True,
+                         "Seed 001, experiment F4 ('deer_tuned'): img2img of the deer at strength 0.6 (30 steps, CFG 8, "
+                         "seed 1337) with the guide deer_mod image: Threshold 1.0 at floor 0.2, Clustered 0, Linear "
+                         "0 -> 1.0, Max Image Guidance 1.0, header 0, Best Fit with reuse; the source's quirks kept "
+                         "(faithful alignment and normalisation). Set threshold_mult to 0 for F5 (linear only).")
+
+
+def flexdiffuse_defaults(g: UIGraph) -> str:
+    return _flex_img2img(g, {"threshold_mult": 0.25, "threshold_floor": 0.75, "clustered": 0.25, "linear_start": 0.0,
+                             "linear_end": 0.5, "max_guidance": 0.35, "header_max": 0.0, **FAITHFUL}, DEER, True,
+                         "Seed 001, experiments F2/F3: the README defaults (Threshold 0.25 at floor 0.75, Clustered "
+                         "0.25, Linear 0 -> 0.5, Max 0.35, header 0, Best Fit, reuse on), img2img strength 0.6, 30 "
+                         "steps, CFG 8, seed 1337. F3 lowers the floor to 0.2. The source's advice: set Threshold and "
+                         "Clustered to 0.0-0.1 and increment.")
+
+
+def flexdiffuse_concepts(g: UIGraph) -> str:
+    return _flex_img2img(g, {"threshold_mult": 0.0, "clustered": 0.0, "linear_start": 0.0, "linear_end": 0.0,
+                             "max_guidance": 0.0, **FAITHFUL}, "a creepy tree creature, 8k dslr photo", False,
+                         "Seed 001, experiment F7 ('creepy_tree_mapped'): txt2img, guide deer_mod, Mapping Concepts "
+                         "'creepy tree', all other guidance 0: prompt tokens matching a concept (> 0.9) take that "
+                         "concept's image token. Seed 1337, 30 steps, CFG 8.", concept="creepy tree")
+
+
+def flexdiffuse_text_tween(g: UIGraph) -> str:
+    return _flex_img2img(g, {"linear_start": 0.1, **FAITHFUL}, "an urban landscape, city, dslr photo", False,
+                         "Seed 001, experiment F8 ('city_photo_forest_blend'): text-to-text tweening of 'an urban "
+                         "landscape, city, dslr photo' toward the guide text 'a painting of the deep woods, forest', "
+                         "Linear Start 0.1, other settings at the README defaults; seed 1337, 30 steps, CFG 8.",
+                         guide_text="a painting of the deep woods, forest")
+
+
+def strength_sweep_gif(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD21_768)
+    pos = _text(g, ck, "renaissance lady, evening light, high quality by carl rungius", "Prompt + ' by <artist>'", 0)
+    neg = _text(g, ck, "", "Negative (empty: the blog never passes its default)", 200)
+    img = g.add("LoadImage", {"image": "monalisa.jpg"}, title="Your image", pos=(0, 600))
+    scaled = g.add("ImageScale", {"upscale_method": "bilinear", "width": 768, "height": 768, "crop": "disabled"},
+                   pos=(300, 600), inputs={"image": (img, 0)})
+    enc = g.add("VAEEncode", pos=(600, 600), inputs={"pixels": (scaled, 0), "vae": (ck, 2)})
+    sweep = g.add("BlendspaceStrengthSweep", {"seed": 187, "steps": 50, "cfg": 9.0, "sampler_name": "euler",
+                                              "scheduler": "normal", "strength_mode": "diffusers (source)",
+                                              "start": 0.05, "stop": 0.98, "step": 0.03}, pos=(900, 200),
+                  inputs={"model": (ck, 0), "positive": (pos, 0), "negative": (neg, 0), "latent": (enc, 0)})
+    dec = g.add("VAEDecode", pos=(1200, 200), inputs={"samples": (sweep, 0), "vae": (ck, 2)})
+    g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": "Blendspace/morph", "frame_duration_ms": 400, "loop": 0},
+          pos=(1450, 200), inputs={"images": (dec, 0)})
+    return ("Seed 003, experiment B4/B5 (morph GIF): SD-2.1 768 with Euler, 50 steps, CFG 9, empty negative, image "
+            "resized to 768x768 (aspect not kept), fixed seed (187 as B5), strengths 0.05 to 0.98 step 0.03 = 31 "
+            "frames in strength order (diffusers strength), GIF 400 ms a frame, looping.")
+
+
+def latent_walk(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD15)
+    a = _text(g, ck, "A dog chasing a cat in a garden, photorealistic, high quality", "Prompt A", 0)
+    b = _text(g, ck, "A cat escaping into outer space in a rocket, photorealistic, high quality", "Prompt B", 200)
+    neg = _text(g, ck, NEG_SF, "Negative (StableFused's)", 400)
+    empty = g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, pos=(400, 600))
+    walk = g.add("BlendspaceLatentWalk", {"seed_a": 123456, "steps": 20, "cfg": 15.0, "sampler_name": "dpmpp_2m",
+                                          "scheduler": "karras", "seed_b": 123457, "frames": 24,
+                                          "noise_interpolation": "slerp", "prompt_interpolation": "lerp",
+                                          "max_batch": 4}, pos=(800, 200),
+                 inputs={"model": (ck, 0), "positive_a": (a, 0), "positive_b": (b, 0), "negative": (neg, 0),
+                         "latent": (empty, 0)})
+    dec = g.add("VAEDecode", pos=(1150, 200), inputs={"samples": (walk, 0), "vae": (ck, 2)})
+    g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": "Blendspace/latent_walk", "frame_duration_ms": 125},
+          pos=(1400, 200), inputs={"images": (dec, 0)})
+    return ("Seed 004, experiment S8 (latent walk): SD-1.5, two of the story prompts, 24 interpolation frames (both "
+            "ends included), noise slerped and prompt embeddings lerped, 20 steps, CFG 15, seeds 123456/123457, "
+            "8 fps (125 ms). StableFused also applies guidance rescale 0.7; add Any Guidance Scale for it.")
+
+
+def denoising_replay(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD15)
+    pos = _text(g, ck, "Cyberpunk cityscape with towering skyscrapers, neon signs, and flying cars.", "Prompt", 0)
+    neg = _text(g, ck, "", "Negative", 200)
+    cfg = g.add("BlendspaceGuidanceScale", {"guidance_scale": 7.5, "guidance_rescale": 0.7}, pos=(400, 400),
+                inputs={"model": (ck, 0)})
+    empty = g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, pos=(400, 600))
+    s = g.add("BlendspaceDenoisingReplay", {"seed": 1337, "steps": 20, "cfg": 7.5, "sampler_name": "euler",
+                                            "scheduler": "normal", "denoise": 1.0}, pos=(800, 200),
+              inputs={"model": (cfg, 0), "positive": (pos, 0), "negative": (neg, 0), "latent_image": (empty, 0)})
+    _decode_save(g, ck, (s, 0), "Blendspace/replay_result", y=0)
+    dec = g.add("VAEDecode", pos=(1150, 400), inputs={"samples": (s, 1), "vae": (ck, 2)})
+    g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": "Blendspace/replay_x0", "frame_duration_ms": 200},
+          pos=(1400, 400), inputs={"images": (dec, 0)})
+    dec_t = g.add("VAEDecode", pos=(1150, 700), inputs={"samples": (s, 2), "vae": (ck, 2)})
+    g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": "Blendspace/replay_xt", "frame_duration_ms": 200},
+          pos=(1400, 700), inputs={"images": (dec_t, 0)})
+    return ("Seed 004, experiment S1 with the denoising process shown (S2): SD-1.5, 20 steps, guidance 7.5 with "
+            "StableFused's rescale 0.7, seed 1337; the predicted x0 and the noisy x_t of every step as animations "
+            "(5 fps in the source). For image-to-image (S3/S4) encode an image and lower denoise.")
+
+
+def guidance_scale_study(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD15)
+    pos = _text(g, ck, "Artistic image, very detailed cute cat, cinematic lighting effect, cute, charming, fantasy "
+                       "art, digital painting, photorealistic", "Prompt", 0)
+    neg = _text(g, ck, NEG_SF, "Negative (StableFused's)", 200)
+    empty = g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, pos=(400, 600))
+    for i, scale in enumerate((-1.5, 0.0, 1.5, 7.5, 15.0)):
+        m = g.add("BlendspaceGuidanceScale", {"guidance_scale": scale, "guidance_rescale": 0.7}, pos=(700, 300 * i),
+                  inputs={"model": (ck, 0)})
+        s = g.add("KSampler", {"seed": 2023, "steps": 20, "cfg": 7.5, "sampler_name": "euler", "scheduler": "normal",
+                               "denoise": 1.0}, title=f"guidance {scale}", pos=(1000, 300 * i),
+                  inputs={"model": (m, 0), "positive": (pos, 0), "negative": (neg, 0), "latent_image": (empty, 0)})
+        _decode_save(g, ck, (s, 0), f"Blendspace/guidance_{scale}", x=1300, y=300 * i)
+    return ("Seed 004, experiment S5 (effect of guidance scale): SD-1.5, 20 steps, seed 2023, StableFused's negative, "
+            "guidance -1.5, 0, 1.5, 7.5 and 15 (the source sweeps -1.5 to 15 in steps of 1.5), each with rescale 0.7 "
+            "as StableFused. 0 gives the negative prompt's image, below 0 the 'opposite' of the prompt.")
+
+
+WORKFLOWS: dict[str, tuple[Callable[[UIGraph], str], str, str]] = {
+    "dual_style_epsilon": (dual_style_epsilon, "Dual-style epsilon blend (D3)", "002"),
+    "dual_style_cross_attention": (dual_style_cross_attention, "Dual-style cross-attention (D4)", "002"),
+    "dual_style_baselines": (dual_style_baselines, "Prompt concatenation and pixel interpolation (D2, D6)", "002"),
+    "flexdiffuse_defaults": (flexdiffuse_defaults, "FlexDiffuse Linear + Threshold + Clustered, img2img (F2/F3)", "001"),
+    "flexdiffuse_threshold": (flexdiffuse_threshold, "FlexDiffuse tuned Threshold, img2img (F4/F5)", "001"),
+    "flexdiffuse_concepts": (flexdiffuse_concepts, "FlexDiffuse concept mapping (F7)", "001"),
+    "flexdiffuse_text_tween": (flexdiffuse_text_tween, "FlexDiffuse text-to-text tweening (F8)", "001"),
+    "img2img_strength_sweep_gif": (strength_sweep_gif, "img2img strength sweep to morph GIF (B4/B5)", "003"),
+    "latent_walk": (latent_walk, "Latent walk between seeds and prompts (S8)", "004"),
+    "denoising_replay": (denoising_replay, "Text-to-image with the denoising process (S1/S2)", "004"),
+    "guidance_scale_study": (guidance_scale_study, "Zero and negative guidance (S5)", "004"),
+}
+
+
+def build(name: str, node_defs, outputs) -> dict:
+    fn, _, _ = WORKFLOWS[name]
+    g = UIGraph(node_defs, outputs)
+    note = fn(g)
+    g.add("Note", {"text": note}, title="Source and settings", pos=(0, -300))
+    return g.to_json()
+
+
+def nodes_used(workflow: dict) -> list[str]:
+    return sorted({n["type"] for n in workflow["nodes"] if n["type"] != "Note"})
