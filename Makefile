@@ -4,7 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.blendspace-deps
 
-.PHONY: test lint format bench serve clean
+.PHONY: test lint format bench run serve clean
+
+WORKFLOW ?= workflows/dual_style_epsilon.json
+RUN_ARGS ?= --smoke
 
 test: $(STAMP)
 	$(PY) -m ruff check .
@@ -19,6 +22,9 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_slerp.py
 	$(PY) benchmarks/bench_dual_style.py
+
+run: $(STAMP)
+	$(PY) -m blendspace run $(WORKFLOW) $(RUN_ARGS)
 
 serve: $(STAMP)
 	$(PY) -m blendspace serve $(SERVE_ARGS)

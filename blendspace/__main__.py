@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from .runner import GraphError, run_workflow
     from .workflow import WorkflowError
     try:
-        result = run_workflow(args.workflow, args.comfyui, args.set, args.smoke, args.output)
+        result = run_workflow(args.workflow, args.comfyui, args.set, args.smoke, args.output, input_dir=args.input)
     except (WorkflowError, GraphError, FileNotFoundError) as err:
         print(f"blendspace: {err}", file=sys.stderr)
         return 1
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--set", action="append", default=[], metavar="NODE.INPUT=VALUE",
                        help="override an input; NODE is the node id or its title (repeatable)")
     p_run.add_argument("--smoke", action="store_true", help="tiny random models, few steps, small sizes: noise out")
-    p_run.add_argument("--output", help="output folder (default: a temporary folder)")
+    p_run.add_argument("--output", help="output folder (default: ComfyUI's output folder)")
+    p_run.add_argument("--input", help="folder of the images that Load Image nodes name (default: ComfyUI's input folder)")
     p_run.set_defaults(func=run)
     p_build = sub.add_parser("build-workflows", help="(developers) regenerate workflows/*.json from their definitions")
     p_build.add_argument("--comfyui", help="ComfyUI folder whose node definitions to use (default: the 2024 copy)")

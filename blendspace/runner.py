@@ -33,6 +33,14 @@ SMOKE_LOADERS = {
     "CLIPVisionLoader": ("BlendspaceTest_TinyClipVision", {"weights_seed": 3}),
     "LoadImage": ("BlendspaceTest_RandomImage", {"width": 64, "height": 64, "seed": 0}),
 }
+MODEL_INPUTS = {  # loader class → (input, folder_paths folder name)
+    "CheckpointLoaderSimple": ("ckpt_name", "checkpoints"),
+    "CLIPVisionLoader": ("clip_name", "clip_vision"),
+    "VAELoader": ("vae_name", "vae"),
+    "LoraLoader": ("lora_name", "loras"),
+    "CLIPLoader": ("clip_name", "clip"),
+    "UNETLoader": ("unet_name", "diffusion_models"),
+}
 SMOKE_MAX_STEPS = 3
 SMOKE_MAX_SIZE = 64
 
@@ -83,8 +91,12 @@ def find_module(path: Path):
     raise RuntimeError(f"ComfyUI did not import the custom node pack at {path}; see the log above.")
 
 
-def start_comfyui(root: Path, with_test_pack: bool = False, output_dir: str | None = None) -> SimpleNamespace:
-    """Import ComfyUI, load its extra nodes and Blendspace (and the test pack) with its own loader."""
+def start_comfyui(root: Path, with_test_pack: bool = False, output_dir: str | None = None,
+                  isolate_dirs: bool = True) -> SimpleNamespace:
+    """Import ComfyUI, load its extra nodes and Blendspace (and the test pack) with its own loader.
+
+    ``isolate_dirs``: input, output and temp folders in a fresh temporary folder (tests); otherwise
+    ComfyUI's own folders, except an explicit ``output_dir``."""
     nodes, execution, folder_paths, is_current = import_comfyui(root)
     work = Path(tempfile.mkdtemp(prefix="blendspace-comfy-"))
     custom = work / "custom_nodes"
@@ -95,9 +107,11 @@ def start_comfyui(root: Path, with_test_pack: bool = False, output_dir: str | No
     for sub in ("output", "input", "temp"):
         (work / sub).mkdir()
     folder_paths.folder_names_and_paths["custom_nodes"] = ([str(custom)], set())
-    folder_paths.set_output_directory(output_dir or str(work / "output"))
-    folder_paths.set_input_directory(str(work / "input"))
-    folder_paths.set_temp_directory(str(work / "temp"))
+    if isolate_dirs:
+        folder_paths.set_input_directory(str(work / "input"))
+        folder_paths.set_temp_directory(str(work / "temp"))
+    if isolate_dirs or output_dir:
+        folder_paths.set_output_directory(output_dir or str(work / "output"))
     level = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)
     try:
@@ -168,6 +182,30 @@ def node_definitions(nodes) -> tuple[dict, dict]:
     return defs, outs
 
 
+def check_model_files(prompt: dict, folder_paths) -> None:
+    """Every model file and input image a loader names must exist; the error lists the folders searched."""
+    problems = []
+    for nid, node in prompt.items():
+        ctype, inputs = node["class_type"], node["inputs"]
+        if ctype in MODEL_INPUTS:
+            key, folder = MODEL_INPUTS[ctype]
+            name = inputs.get(key)
+            if isinstance(name, str) and folder_paths.get_full_path(folder, name) is None:
+                try:
+                    searched = folder_paths.get_folder_paths(folder)
+                except KeyError:
+                    searched = []
+                problems.append(f"node {nid} ({ctype}): model file {name!r} not found in the '{folder}' folders "
+                                f"{searched}; put it there or pick one of yours with --set {nid}.{key}=FILE")
+        elif ctype == "LoadImage" and isinstance(inputs.get("image"), str):
+            if not os.path.isfile(os.path.join(folder_paths.get_input_directory(), inputs["image"])):
+                problems.append(f"node {nid} (LoadImage): image {inputs['image']!r} not found in the input folder "
+                                f"{folder_paths.get_input_directory()}; use --set {nid}.image=FILE")
+    if problems:
+        raise WorkflowError("missing files (or run with --smoke to try the workflow on tiny random models):\n  "
+                            + "\n  ".join(problems))
+
+
 def smoke_prompt(prompt: dict) -> tuple[dict, list[str]]:
     """Swap loaders for tiny random models and cap steps and sizes; return the prompt and what changed."""
     notes = []
@@ -193,7 +231,7 @@ def smoke_prompt(prompt: dict) -> tuple[dict, list[str]]:
 
 
 def run_workflow(path: str, comfyui: str | None = None, overrides: list[str] | None = None, smoke: bool = False,
-                 output_dir: str | None = None, quiet: bool = False) -> dict:
+                 output_dir: str | None = None, quiet: bool = False, input_dir: str | None = None) -> dict:
     """Convert a UI workflow file, execute it and return ``{"outputs", "prompt", "smoke_changes", "output_dir"}``."""
     from .comfyui_locator import comfyui_root
     workflow = json.loads(Path(path).read_text())
@@ -204,13 +242,17 @@ def run_workflow(path: str, comfyui: str | None = None, overrides: list[str] | N
             raise WorkflowError(f"{path} is neither a UI workflow (no 'nodes') nor an API prompt")
     else:
         prompt_in = None
-    session = start_comfyui(comfyui_root(comfyui), with_test_pack=smoke, output_dir=output_dir)
+    session = start_comfyui(comfyui_root(comfyui), with_test_pack=smoke, output_dir=output_dir, isolate_dirs=False)
+    if input_dir:
+        session.folder_paths.set_input_directory(str(Path(input_dir).resolve()))
     defs, _ = node_definitions(session.nodes)
     prompt = prompt_in if prompt_in is not None else ui_to_api(workflow, defs)
     prompt = apply_overrides(prompt, overrides or [])
     changes: list[str] = []
     if smoke:
         prompt, changes = smoke_prompt(prompt)
+    else:
+        check_model_files(prompt, session.folder_paths)
 
     def echo(event, data):
         if not quiet and event == "executing" and data and data.get("node") is not None:

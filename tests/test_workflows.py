@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from blendspace.bundled_workflows import WORKFLOWS, build, nodes_used
-from blendspace.runner import node_definitions, smoke_prompt
+from blendspace.runner import check_model_files, node_definitions, smoke_prompt
 from blendspace.workflow import WorkflowError, apply_overrides, ui_to_api, widget_names
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,3 +108,14 @@ def test_workflow_converts_validates_and_runs_on_tiny_models(comfy, path):
     savers = [n for n in workflow["nodes"] if n["type"] in ("SaveImage", "BlendspaceSaveAnimatedGIF")]
     assert len(files) >= len(savers) > 0
     assert all(os.path.getsize(f) > 0 for f in files)
+
+
+def test_missing_model_files_name_the_folders_searched(comfy):
+    prompt = {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd-v1-4.ckpt"}},
+              "2": {"class_type": "LoadImage", "inputs": {"image": "bear.png"}}}
+    with pytest.raises(WorkflowError) as err:
+        check_model_files(prompt, comfy.folder_paths)
+    text = str(err.value)
+    assert "'sd-v1-4.ckpt' not found in the 'checkpoints' folders" in text
+    assert str(comfy.folder_paths.get_folder_paths("checkpoints")[0]) in text
+    assert "bear.png" in text and "--smoke" in text
