@@ -134,9 +134,9 @@ def _flex_img2img(g: UIGraph, settings: dict, prompt: str, init: bool, note: str
                                "scheduler": "ddim_uniform", "denoise": 1.0}, pos=(1100, 200),
                   inputs={"model": (ck, 0), "positive": (mapped, 0), "negative": (neg, 0), "latent_image": (empty, 0)})
     _decode_save(g, ck, (s, 0), "Blendspace/flexdiffuse")
-    g.add("Note", {"text": "Connect the mapper's 'preview' output to a text display node "
-                                                      "(e.g. a Show Text node) to see every token's match and weight."},
-          pos=(700, 500))
+    g.add("Note", {"text": "Connect the mapper's 'preview' output to a text display node (e.g. a Show Text node) to "
+                           "see every token's match and weight. The source sampled with PNDM, which ComfyUI does not "
+                           "have; DDIM is used here."}, pos=(700, 500))
     return note
 
 
