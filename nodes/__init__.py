@@ -3,9 +3,16 @@
 Each ``nodes_*.py`` exports a ``NODES`` list; the display name of a node is its ``DISPLAY_NAME``.
 """
 
-from . import nodes_cycle_diffusion, nodes_dual_style, nodes_experiments, nodes_flex, nodes_slerp
+from . import (
+    nodes_clip_guidance,
+    nodes_cycle_diffusion,
+    nodes_dual_style,
+    nodes_experiments,
+    nodes_flex,
+    nodes_slerp,
+)
 
-NODE_MODULES = (nodes_slerp, nodes_dual_style, nodes_cycle_diffusion, nodes_experiments, nodes_flex)
+NODE_MODULES = (nodes_slerp, nodes_clip_guidance, nodes_flex, nodes_dual_style, nodes_cycle_diffusion, nodes_experiments)
 
 NODE_CLASS_MAPPINGS = {}
 NODE_DISPLAY_NAME_MAPPINGS = {}

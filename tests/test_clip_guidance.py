@@ -1,0 +1,193 @@
+"""Seed 000 CLIP image guidance: the math, the derivation for k-diffusion, and the nodes on tiny models."""
+
+from __future__ import annotations
+
+import gc
+import math
+import weakref
+
+import pytest
+import torch
+
+from blendspace.clip_guidance import (
+    alpha_bar,
+    clip_pixels,
+    fast_chain_factor,
+    guidance_loss,
+    guided_blend,
+    make_cutouts,
+    spherical_dist_loss,
+)
+from blendspace.slerp import slerp
+
+EXACT, FAST = "exact (through the U-Net, source)", "fast (decoder only)"
+
+
+# ---------------------------------------------------------------------------------------------- math
+
+def test_spherical_distance_is_half_the_squared_angle():
+    for theta in (0.1, 0.7, 2.0):
+        x = torch.tensor([[1.0, 0.0]])
+        y = torch.tensor([[math.cos(theta), math.sin(theta)]]) * 3.0
+        assert spherical_dist_loss(x, y).item() == pytest.approx(theta ** 2 / 2, rel=1e-5)
+    e, t = torch.randn(4, 8), torch.randn(1, 8)
+    assert guidance_loss(e, t, 100.0).item() == pytest.approx(100 * spherical_dist_loss(e, t.expand(4, -1)).mean().item())
+
+
+def test_k_diffusion_form_equals_the_source_epsilon_correction():
+    """ε' = ε + sqrt(β)·∇_x L in DDPM space must give D' = D - σ²·∇_{x_k} L in k-diffusion space."""
+    with torch.inference_mode(False):
+        sigma = torch.tensor([2.5], dtype=torch.float64)
+        ab = alpha_bar(sigma)
+        x_k = torch.randn(1, 4, 3, 3, dtype=torch.float64)
+        eps = torch.randn_like(x_k)
+
+        def loss(v):
+            return (v.sin() * torch.arange(36, dtype=torch.float64).view(1, 4, 3, 3)).sum()
+
+        x_ddpm = (x_k * ab.sqrt()).requires_grad_(True)
+        g_ddpm = torch.autograd.grad(loss(x_ddpm / ab.sqrt()), x_ddpm)[0]
+        eps_source = eps + (1 - ab).sqrt() * g_ddpm
+        d_source = x_k - sigma * eps_source
+        xk = x_k.clone().requires_grad_(True)
+        g_k = torch.autograd.grad(loss(xk), xk)[0]
+        d_ours = (x_k - sigma * eps) - sigma ** 2 * g_k
+        assert torch.allclose(d_source, d_ours, atol=1e-10)
+
+
+def test_blend_and_fast_chain_factor():
+    sigma = torch.tensor([1.3])
+    ab = 1 / (1 + 1.3 ** 2)
+    x0, xk = torch.randn(1, 4, 2, 2), torch.randn(1, 4, 2, 2)
+    fac = math.sqrt(1 - ab)
+    assert torch.allclose(guided_blend(x0, xk, sigma), fac * x0 + (1 - fac) * math.sqrt(ab) * xk, atol=1e-6)
+    with torch.inference_mode(False):
+        v = torch.randn(1, 4, 2, 2, requires_grad=True)
+        s = guided_blend(v, v, sigma)  # x0 moving one-for-one with x_k
+        g_exact = torch.autograd.grad((s ** 2).sum(), v)[0]
+        s2 = guided_blend(v, v, sigma).detach().requires_grad_(True)
+        g_fast = torch.autograd.grad((s2 ** 2).sum(), s2)[0] * fast_chain_factor(sigma, 4)
+        assert torch.allclose(g_exact, g_fast.float(), atol=1e-5)
+
+
+def test_preprocessing_and_cutouts_are_differentiable():
+    with torch.inference_mode(False):
+        img = torch.rand(2, 3, 64, 64, requires_grad=True)
+        px = clip_pixels(img, 224)
+        assert px.shape == (2, 3, 224, 224)
+        cuts = make_cutouts(img, 224, 3, generator=torch.Generator().manual_seed(0))
+        assert cuts.shape == (6, 3, 224, 224)
+        (px.sum() + cuts.sum()).backward()
+        assert img.grad is not None and torch.isfinite(img.grad).all()
+
+
+# ---------------------------------------------------------------------------------------------- nodes
+
+@pytest.fixture(scope="module")
+def setup(comfy, tiny_models):
+    model, clip, vae = tiny_models
+    cv = comfy.tiny.tiny_clip_vision(3)
+    g = torch.Generator().manual_seed(0)
+    content, style = torch.rand(1, 64, 64, 3, generator=g), torch.rand(1, 64, 64, 3, generator=g)
+    pos, neg = comfy.tiny.encode_prompt(clip, "a cat"), comfy.tiny.encode_prompt(clip, "")
+    latent = {"samples": torch.randn(1, 4, 8, 8, generator=g) * 3}
+    return dict(model=model, vae=vae, cv=cv, content=content, style=style, pos=pos, neg=neg, latent=latent)
+
+
+def _target(comfy, s, t=0.8):
+    return comfy.node("BlendspaceSlerpClipImageEmbeds").mix(s["cv"], t, s["content"], s["style"])[0]
+
+
+def _guided(comfy, s, target, scale, gradient=FAST, seed=1, steps=5, model=None, **extra):
+    args = dict(vae=s["vae"], clip_vision=s["cv"], target=target, clip_guidance_scale=scale, gradient=gradient,
+                use_cutouts=False, num_cutouts=4, start_percent=0.0, end_percent=1.0, every_n_steps=1)
+    args.update(extra)
+    return comfy.node("ClipImageGuidanceSampler").sample(model or s["model"], seed, steps, 5.0, "euler", "normal",
+                                                         s["pos"], s["neg"], s["latent"], 0.6, **args)[0]["samples"]
+
+
+def _cos(s, latent, target):
+    e = s["cv"].encode_image(s["vae"].decode(latent))["image_embeds"]
+    return torch.nn.functional.cosine_similarity(e.float(), target["embeds"]).item()
+
+
+def test_target_is_the_slerp_of_unit_embeddings(comfy, setup):
+    s = setup
+    target = _target(comfy, s, 0.3)
+    c = torch.nn.functional.normalize(s["cv"].encode_image(s["content"])["image_embeds"].float(), dim=-1)
+    st = torch.nn.functional.normalize(s["cv"].encode_image(s["style"])["image_embeds"].float(), dim=-1)
+    assert torch.allclose(target["embeds"], slerp(c, st, 0.3, per="tensor"), atol=1e-6)
+    assert target["embeds"].norm().item() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_scale_zero_is_bit_identical_to_ksampler(comfy, setup):
+    s = setup
+    out = _guided(comfy, s, _target(comfy, s), 0.0)
+    ref = comfy.node("KSampler").sample(s["model"], 1, 5, 5.0, "euler", "normal", s["pos"], s["neg"], s["latent"],
+                                        0.6)[0]["samples"]
+    assert torch.equal(out, ref)
+
+
+@pytest.mark.parametrize("gradient", [EXACT, FAST])
+def test_guidance_pulls_the_image_toward_the_target(comfy, setup, gradient):
+    s = setup
+    target = _target(comfy, s)
+    for seed in (1, 2, 3):
+        plain = _cos(s, _guided(comfy, s, target, 0.0, gradient, seed), target)
+        guided = _cos(s, _guided(comfy, s, target, 1000.0, gradient, seed), target)
+        assert guided > plain + 0.005, (seed, plain, guided)
+
+
+def test_patch_node_composes_with_stock_ksampler_and_leaves_model_alone(comfy, setup):
+    s = setup
+    target = _target(comfy, s)
+    before = dict(s["model"].model_options)
+    patched = comfy.node("BlendspaceClipImageGuidance").patch(
+        s["model"], vae=s["vae"], clip_vision=s["cv"], target=target, clip_guidance_scale=500.0, gradient=FAST,
+        use_cutouts=True, num_cutouts=2, start_percent=0.0, end_percent=0.5, every_n_steps=2)[0]
+    assert s["model"].model_options.keys() == before.keys()
+    assert "sampler_post_cfg_function" not in s["model"].model_options
+    ks = comfy.node("KSampler")
+    out = ks.sample(patched, 1, 5, 5.0, "euler", "normal", s["pos"], s["neg"], s["latent"], 0.6)[0]["samples"]
+    ref = ks.sample(s["model"], 1, 5, 5.0, "euler", "normal", s["pos"], s["neg"], s["latent"], 0.6)[0]["samples"]
+    assert torch.isfinite(out).all() and not torch.equal(out, ref)
+
+
+def test_grad_copies_are_released_and_cancel_stops(comfy, setup, monkeypatch):
+    import comfy.model_management as mm
+    s = setup
+    guidance_mod = comfy.pack.nodes.nodes_clip_guidance
+    refs = []
+    original = guidance_mod._Guidance._frozen_copy
+
+    def tracking(self, module, device):
+        copy = original(self, module, device)
+        refs.append(weakref.ref(copy))
+        return copy
+
+    monkeypatch.setattr(guidance_mod._Guidance, "_frozen_copy", tracking)
+    _guided(comfy, s, _target(comfy, s), 100.0, EXACT)
+    gc.collect()
+    assert len(refs) == 3 and all(r() is None for r in refs), "VAE, CLIP and U-Net copies must be freed"
+
+    calls = {"n": 0}
+
+    def interrupt():
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            raise mm.InterruptProcessingException()
+
+    monkeypatch.setattr(mm, "throw_exception_if_processing_interrupted", interrupt)
+    refs.clear()
+    with pytest.raises(mm.InterruptProcessingException):
+        _guided(comfy, s, _target(comfy, s), 100.0, FAST, steps=20)
+    assert calls["n"] == 2
+    gc.collect()
+    assert all(r() is None for r in refs)
+
+
+def test_mismatched_target_is_refused(comfy, setup):
+    s = setup
+    bad = {"embeds": torch.randn(1, 16), "dim": 16}
+    with pytest.raises(ValueError, match="same model"):
+        _guided(comfy, s, bad, 100.0)
