@@ -141,3 +141,20 @@ class Progress:
         self.done += n
         self.check()
         self.bar.update_absolute(min(self.total, self.done), self.total)
+
+
+def schedule_sigmas(model, scheduler: str, steps: int, denoise: float = 1.0):
+    """The sigmas KSampler runs for ``steps`` and ``denoise`` (its ``set_steps`` rule), in both versions."""
+    import comfy.samplers
+    import torch
+
+    def full(n):
+        if hasattr(comfy.samplers, "calculate_sigmas"):
+            return comfy.samplers.calculate_sigmas(model_sampling(model), scheduler, n)
+        return comfy.samplers.calculate_sigmas_scheduler(model.model, scheduler, n)
+
+    if denoise is None or denoise > 0.9999:
+        return full(steps)
+    if denoise <= 0.0:
+        return torch.FloatTensor([])
+    return full(int(steps / denoise))[-(steps + 1):]

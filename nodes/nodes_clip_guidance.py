@@ -21,8 +21,9 @@ from ..blendspace.clip_guidance import (
     guided_blend,
     make_cutouts,
 )
-from ..blendspace.latents import BlendspaceInputError
+from ..blendspace.latents import BlendspaceInputError, match_pair, samples_of
 from ..blendspace.slerp import slerp
+from ..blendspace.strength_sweep import STRENGTH_MODES, diffusers_start_step
 from . import comfy_compat
 
 TARGET_TYPE = "BLENDSPACE_CLIP_TARGET"
@@ -295,25 +296,79 @@ class ClipImageGuidanceSampler:
             "negative": ("CONDITIONING", {"tooltip": "Negative prompt (source: the empty prompt)."}),
             "latent_image": ("LATENT", {"tooltip": "The start latent, e.g. Slerp Latents of the two images."}),
             "denoise": ("FLOAT", {"default": 0.6, "min": 0.0, "max": 1.0, "step": 0.01,
-                                  "tooltip": "As KSampler's denoise (the source's noise_strength 0.5-0.7)."}),
+                                  "tooltip": "How much is re-noised: the source's noise_strength (0.6; README: 0.5-0.7) "
+                                             "or KSampler's denoise, as strength_mode says."}),
+            "strength_mode": (list(STRENGTH_MODES), {"default": STRENGTH_MODES[0],
+                                                     "tooltip": "diffusers (source): noise_strength, run the last "
+                                                                "int(steps·denoise) steps of a steps-long schedule, as "
+                                                                "the source's img2img. comfyui denoise: KSampler's rule."}),
         }
-        return {"required": {**sampler, **_guidance_inputs()}}
+        return {
+            "required": {**sampler, **_guidance_inputs()},
+            "optional": {
+                "latent_style": ("LATENT", {"tooltip": "The style image's latent. When connected, the start latent is "
+                                                       "the slerp of the content (latent_image) and style latents, "
+                                                       "EACH noised with its own noise at the first step (source)."}),
+                "slerp_latent_style_strength": ("FLOAT", {"default": 0.8, "min": 0.0, "max": 1.0, "step": 0.01,
+                                                          "tooltip": "Latent mix when latent_style is connected: 0 = "
+                                                                     "content, 1 = style (source default 0.8)."}),
+            },
+        }
 
     def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image, denoise,
-               **guidance_args):
+               strength_mode=None, latent_style=None, slerp_latent_style_strength=0.8, **guidance_args):
+        strength_mode = strength_mode or STRENGTH_MODES[0]
+        if strength_mode not in STRENGTH_MODES:
+            raise BlendspaceInputError(f"strength_mode must be one of {STRENGTH_MODES}")
         guidance = _make_guidance(model, seed=seed, **guidance_args)
         m = model.clone()
         m.set_model_sampler_post_cfg_function(lambda args: guidance(args))
         import latent_preview
         callback = latent_preview.prepare_callback(m, steps)  # progress bar and previews, as KSampler
+        source = strength_mode == STRENGTH_MODES[0]
+        span = dict(start_step=diffusers_start_step(steps, denoise), last_step=steps, force_full_denoise=True) \
+            if source else dict(denoise=denoise)
+        latent, noise = latent_image, None
+        if latent_style is not None:
+            latent, noise = _mixed_start(model, latent_image, latent_style, seed, scheduler, steps, denoise, source,
+                                         float(slerp_latent_style_strength))
         try:
-            out = comfy_compat.ksample(m, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
-                                       denoise=denoise, callback=callback)
+            out = comfy_compat.ksample(m, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent,
+                                       callback=callback, noise=noise, **span)
         finally:
             guidance.release()  # free the grad-capable copies now, not when the graph cache drops the model
         result = dict(latent_image)
         result["samples"] = out
         return (result,)
+
+
+def _mixed_start(model, latent_content, latent_style, seed, scheduler, steps, denoise, source, t):
+    """Seed 000's start latent: content and style latents each noised at the first kept step with their own
+    noise (seed and seed + 1), then slerped as one tensor; the sampler then adds no more noise."""
+    content = samples_of(latent_content, "latent_image")
+    style = samples_of(latent_style, "latent_style")
+    content, style = match_pair(content, style, names=("latent_image", "latent_style"))
+    ms = comfy_compat.model_sampling(model)
+    if not hasattr(ms, "sigmas"):
+        raise BlendspaceInputError("mixing noised latents needs an eps or v-prediction model (SD1.x, SD2.x, SDXL).")
+    if source:
+        sigmas = comfy_compat.schedule_sigmas(model, scheduler, steps, 1.0)
+        first = diffusers_start_step(steps, denoise)
+    else:
+        sigmas = comfy_compat.schedule_sigmas(model, scheduler, steps, denoise)
+        first = 0
+    if first >= len(sigmas) - 1:
+        return latent_content, None
+    sigma0 = float(sigmas[first])
+    _, n_c = comfy_compat.prepare_noise(model, {"samples": content.contiguous()}, seed)
+    _, n_s = comfy_compat.prepare_noise(model, {"samples": style.contiguous()}, seed + 1)
+    inner = model.model
+    c_in = inner.process_latent_in(content.float())
+    s_in = inner.process_latent_in(style.float())
+    start = slerp(c_in + sigma0 * n_c.to(c_in), s_in + sigma0 * n_s.to(s_in), t, per="tensor")
+    out = dict(latent_content)
+    out["samples"] = inner.process_latent_out(start).to(content.dtype)
+    return out, torch.zeros_like(content, device="cpu")
 
 
 NODES = [SlerpClipImageEmbeds, ClipImageGuidance, ClipImageGuidanceSampler]

@@ -122,10 +122,40 @@ def test_target_is_the_slerp_of_unit_embeddings(comfy, setup):
 
 def test_scale_zero_is_bit_identical_to_ksampler(comfy, setup):
     s = setup
-    out = _guided(comfy, s, _target(comfy, s), 0.0)
+    out = _guided(comfy, s, _target(comfy, s), 0.0, strength_mode="comfyui denoise")
     ref = comfy.node("KSampler").sample(s["model"], 1, 5, 5.0, "euler", "normal", s["pos"], s["neg"], s["latent"],
                                         0.6)[0]["samples"]
     assert torch.equal(out, ref)
+    source = _guided(comfy, s, _target(comfy, s), 0.0)  # noise_strength 0.6 of 5 steps: the last 3 run
+    adv = comfy.node("KSamplerAdvanced").sample(s["model"], "enable", 1, 5, 5.0, "euler", "normal", s["pos"], s["neg"],
+                                                s["latent"], 2, 5, "disable")[0]["samples"]
+    assert torch.equal(source, adv)
+
+
+def _close(a, b, tol=1e-5):
+    return (a - b).abs().max().item() <= tol * max(1.0, b.abs().max().item())
+
+
+@pytest.mark.parametrize("mode", ["diffusers (source)", "comfyui denoise"])
+def test_start_latent_is_the_slerp_of_separately_noised_latents(comfy, setup, mode):
+    s = setup
+    g = torch.Generator().manual_seed(9)
+    style = {"samples": torch.randn(1, 4, 8, 8, generator=g) * 3}
+    target = _target(comfy, s)
+
+    def plain(latent, seed):
+        if mode == "comfyui denoise":
+            return comfy.node("KSampler").sample(s["model"], seed, 5, 5.0, "euler", "normal", s["pos"], s["neg"],
+                                                 latent, 0.6)[0]["samples"]
+        return comfy.node("KSamplerAdvanced").sample(s["model"], "enable", seed, 5, 5.0, "euler", "normal", s["pos"],
+                                                     s["neg"], latent, 2, 5, "disable")[0]["samples"]
+
+    at0 = _guided(comfy, s, target, 0.0, strength_mode=mode, latent_style=style, slerp_latent_style_strength=0.0)
+    at1 = _guided(comfy, s, target, 0.0, strength_mode=mode, latent_style=style, slerp_latent_style_strength=1.0)
+    assert _close(at0, plain(s["latent"], 1)), "t = 0: the content latent with the seed's own noise"
+    assert _close(at1, plain(style, 2)), "t = 1: the style latent with its own noise (seed + 1)"
+    mid = _guided(comfy, s, target, 0.0, strength_mode=mode, latent_style=style, slerp_latent_style_strength=0.5)
+    assert not _close(mid, at0, 1e-3) and not _close(mid, at1, 1e-3)
 
 
 @pytest.mark.parametrize("gradient", [EXACT, FAST])
