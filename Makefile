@@ -22,6 +22,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_slerp.py
 	$(PY) benchmarks/bench_dual_style.py
+	$(PY) benchmarks/bench_clip_guidance.py
 
 run: $(STAMP)
 	$(PY) -m blendspace run $(WORKFLOW) $(RUN_ARGS)

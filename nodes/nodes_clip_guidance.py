@@ -171,9 +171,7 @@ class _Guidance:
         with torch.inference_mode(False), torch.enable_grad():
             if self.exact:
                 x_k = x.detach().clone().requires_grad_(True)
-                # ComfyUI's transformer blocks add residuals in place; saving clones keeps autograd valid
-                with torch.autograd.graph.saved_tensors_hooks(lambda t: t.clone(), lambda t: t):
-                    x0 = _cond_prediction(cache["unet"], args["cond"], x_k, sig.clone(), args.get("model_options", {}))
+                x0 = _cond_prediction(cache["unet"], args["cond"], x_k, sig.clone(), args.get("model_options", {}))
                 s = guided_blend(x0, x_k, sig.clone())
                 wrt = x_k
             else:
@@ -194,7 +192,9 @@ def _cond_prediction(model, cond, x, sigma, model_options):
     import comfy.samplers
     if hasattr(comfy.samplers, "calc_cond_batch"):
         return comfy.samplers.calc_cond_batch(model, [cond], x, sigma, model_options)[0]
-    return comfy.samplers.calc_cond_uncond_batch(model, cond, None, x, sigma, model_options)[0]
+    # The 2024 transformer blocks add residuals in place (x += ...); saving clones keeps autograd valid there.
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: t.clone(), lambda t: t):
+        return comfy.samplers.calc_cond_uncond_batch(model, cond, None, x, sigma, model_options)[0]
 
 
 def _guidance_inputs() -> dict:
