@@ -107,6 +107,56 @@ def dual_style_baselines(g: UIGraph) -> str:
             "source = style A image, destination = style B image). Seed 42.")
 
 
+def _images_mixing(g: UIGraph, content: tuple[str, str], style: tuple[str, str], seed: int, noise: float,
+                   latent_t: float, prompt_t: float, clip_t: float) -> None:
+    ck = _checkpoint(g, SD14)
+    cp = _text(g, ck, content[1], "Content prompt", 0)
+    sp = _text(g, ck, style[1], "Style prompt", 200)
+    neg = _text(g, ck, "", "Negative (empty, as the source)", 400)
+    mixed = g.add("SlerpConditioning", {"t": prompt_t, "mode": "whole tensor (source)", "method": "slerp"},
+                  title="slerp_prompt_style_strength", pos=(700, 0), inputs={"conditioning_a": (cp, 0),
+                                                                             "conditioning_b": (sp, 0)})
+    latents = []
+    for i, (name, title) in enumerate(((content[0], "Content image"), (style[0], "Style image"))):
+        img = g.add("LoadImage", {"image": name}, title=title, pos=(0, 600 + 350 * i))
+        scaled = g.add("ImageScale", {"upscale_method": "lanczos", "width": 512, "height": 512, "crop": "disabled"},
+                       pos=(300, 600 + 350 * i), inputs={"image": (img, 0)})
+        latents.append((img, g.add("VAEEncode", pos=(600, 600 + 350 * i),
+                                   inputs={"pixels": (scaled, 0), "vae": (ck, 2)})))
+    cv = g.add("CLIPVisionLoader", {"clip_name": VIT_L}, pos=(0, 1300))
+    target = g.add("BlendspaceSlerpClipImageEmbeds", {"slerp_clip_image_style_strength": clip_t}, pos=(700, 1300),
+                   inputs={"clip_vision": (cv, 0), "content_image": (latents[0][0], 0),
+                           "style_image": (latents[1][0], 0)})
+    s = g.add("ClipImageGuidanceSampler", {"seed": seed, "steps": 50, "cfg": 9.0, "sampler_name": "ddim",
+                                           "scheduler": "ddim_uniform", "denoise": noise,
+                                           "strength_mode": "diffusers (source)", "clip_guidance_scale": 100.0,
+                                           "gradient": "exact (through the U-Net, source)",
+                                           "slerp_latent_style_strength": latent_t}, pos=(1050, 300),
+              inputs={"model": (ck, 0), "positive": (mixed, 0), "negative": (neg, 0),
+                      "latent_image": (latents[0][1], 0), "vae": (ck, 2), "clip_vision": (cv, 0),
+                      "target": (target, 0), "latent_style": (latents[1][1], 0)})
+    _decode_save(g, ck, (s, 0), "Blendspace/images_mixing")
+
+
+MIXING_NOTE = (" SD-1.4, 50 steps (DDIM stands in for the source's PNDM), CFG 9, CLIP guidance 100 with the exact "
+               "gradient, 512x512 (aspect not kept, as the source). The source guides with open_clip's LAION "
+               "ViT-B-32; until Blendspace's open_clip loader lands this uses a core CLIP vision model (ViT-L/14).")
+
+
+def images_mixing_style_to_content(g: UIGraph) -> str:
+    _images_mixing(g, ("boromir.jpg", "boromir"), ("gigachad.jpg", "gigachad"), 117, 0.6, 0.8, 0.2, 0.2)
+    return ("Seed 000, experiment E1 and the README's 'from style to content' preset: content boromir, style "
+            "gigachad, prompts 'boromir' / 'gigachad', seed 117, noise_strength 0.6 (preset: 0.5), latent 0.8, "
+            "prompt 0.2, CLIP image 0.2." + MIXING_NOTE)
+
+
+def images_mixing_content_to_style(g: UIGraph) -> str:
+    _images_mixing(g, ("shrek.jpg", "shrek"), ("gigachad.jpg", "gigachad"), 17, 0.7, 0.2, 0.8, 0.8)
+    return ("Seed 000, experiment E2 and the README's 'from content to style' preset: content shrek, style "
+            "gigachad, prompts 'shrek' / 'gigachad', seed 17, noise_strength 0.7 (preset: 0.5), latent 0.2, "
+            "prompt 0.8, CLIP image 0.8." + MIXING_NOTE)
+
+
 def _flex_img2img(g: UIGraph, settings: dict, prompt: str, init: bool, note: str, guide_text: str | None = None,
                   concept: str | None = None, steps: int = 30, seed: int = 1337, strength: float = 0.6) -> str:
     ck = _checkpoint(g, SD14)
@@ -260,6 +310,10 @@ def guidance_scale_study(g: UIGraph) -> str:
 
 
 WORKFLOWS: dict[str, tuple[Callable[[UIGraph], str], str, str]] = {
+    "images_mixing_style_to_content": (images_mixing_style_to_content, "CLIP-guided mixing, style to content (E1)",
+                                       "000"),
+    "images_mixing_content_to_style": (images_mixing_content_to_style, "CLIP-guided mixing, content to style (E2)",
+                                       "000"),
     "dual_style_epsilon": (dual_style_epsilon, "Dual-style epsilon blend (D3)", "002"),
     "dual_style_cross_attention": (dual_style_cross_attention, "Dual-style cross-attention (D4)", "002"),
     "dual_style_baselines": (dual_style_baselines, "Prompt concatenation and pixel interpolation (D2, D6)", "002"),
