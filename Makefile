@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.blendspace-deps
 
-.PHONY: test lint format bench run serve clean
+.PHONY: test lint format bench run serve thumbnails clean
 
 WORKFLOW ?= workflows/dual_style_epsilon.json
 RUN_ARGS ?= --smoke
@@ -26,6 +26,9 @@ bench: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m blendspace run $(WORKFLOW) $(RUN_ARGS)
+
+thumbnails: $(STAMP)
+	BLENDSPACE_THUMBNAILS=workflows $(PY) -m pytest -c tests/pytest.ini tests/test_frontend.py
 
 serve: $(STAMP)
 	$(PY) -m blendspace serve $(SERVE_ARGS)

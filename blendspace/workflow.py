@@ -204,6 +204,37 @@ class UIGraph:
         node["inputs"][targets[0]]["link"] = link_id
         self.nodes[src - 1]["outputs"][slot]["links"].append(link_id)
 
+    def layout(self) -> None:
+        """Place nodes in columns by graph depth (sources left), stacked without overlap; notes go first."""
+        depth: dict[int, int] = {}
+        incoming: dict[int, list[int]] = {n["id"]: [] for n in self.nodes}
+        for _, src, _, dst, _, _ in self.links:
+            incoming[dst].append(src)
+
+        def level(nid: int) -> int:
+            if nid not in depth:
+                depth[nid] = 1 + max((level(s) for s in incoming[nid]), default=-1)
+            return depth[nid]
+
+        columns: dict[int, float] = {}
+        notes_y = 0.0
+        for node in self.nodes:
+            if node["type"] in ("Note", "MarkdownNote"):
+                node["pos"] = [-480, notes_y]
+                notes_y += node["size"][1] + 40
+                continue
+            sockets = max(len(node["inputs"]), len(node["outputs"]))
+            widgets = len(node.get("widgets_values") or [])
+            text = sum(1 for v in node.get("widgets_values") or [] if isinstance(v, str) and len(v) > 40)
+            height = 40 + 22 * sockets + 26 * widgets + 90 * text
+            node["size"] = [340, height]
+            col = level(node["id"]) + 1
+            y = columns.get(col, 0.0)
+            node["pos"] = [col * 400, y]
+            columns[col] = y + height + 50
+
     def to_json(self) -> dict:
+        self.layout()
         return {"last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
-                "links": self.links, "groups": [], "config": {}, "extra": {}, "version": 0.4}
+                "links": self.links, "groups": [], "config": {},
+                "extra": {"ds": {"scale": 0.65, "offset": [520, 80]}}, "version": 0.4}
