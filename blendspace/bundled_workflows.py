@@ -249,6 +249,47 @@ def strength_sweep_gif(g: UIGraph) -> str:
             "frames in strength order (diffusers strength), GIF 400 ms a frame, looping.")
 
 
+def sketch_to_picture(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD21_768)
+    pos = _text(g, ck, "a mountain landscape with a lake at sunset, high quality by albert bierstadt", "Prompt", 0)
+    neg = _text(g, ck, "", "Negative (empty: the blog never passes its default)", 200)
+    img = g.add("LoadImage", {"image": "sketch.png"}, title="Your colour-block sketch", pos=(0, 600))
+    scaled = g.add("ImageScale", {"upscale_method": "bilinear", "width": 768, "height": 768, "crop": "disabled"},
+                   pos=(300, 600), inputs={"image": (img, 0)})
+    enc = g.add("VAEEncode", pos=(600, 600), inputs={"pixels": (scaled, 0), "vae": (ck, 2)})
+    s = g.add("BlendspaceStrengthSweep", {"seed": 343, "steps": 50, "cfg": 9.0, "sampler_name": "euler",
+                                          "scheduler": "normal", "strength_mode": "diffusers (source)",
+                                          "strength_list": "0.75"}, title="img2img (diffusers strength 0.75)",
+              pos=(900, 200), inputs={"model": (ck, 0), "positive": (pos, 0), "negative": (neg, 0), "latent": (enc, 0)})
+    _decode_save(g, ck, (s, 0), "Blendspace/sketch_to_picture")
+    return ("Seed 003, experiment B2 (rudimentary sketches): a colour-block landscape sketch turned into a picture "
+            "by img2img at strength about 0.75, SD-2.1 768 with Euler, 50 steps, CFG 9, prompt + ' by <artist>', "
+            "empty negative, fixed seed. The blog's exact prompt and seed are not given; change them freely.")
+
+
+def image_to_image_replay(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD15)
+    pos = _text(g, ck, "Cartoon-like portrait, drawn by a child, of a male astronaut in space, colorful, funky, crazy",
+                "Prompt", 0)
+    neg = _text(g, ck, NEG_SF, "Negative (StableFused's)", 200)
+    cfg = g.add("BlendspaceGuidanceScale", {"guidance_scale": 15.0, "guidance_rescale": 0.7}, pos=(400, 400),
+                inputs={"model": (ck, 0)})
+    img = g.add("LoadImage", {"image": "the-renaissance-astronaut.png"}, title="Your image", pos=(0, 600))
+    scaled = g.add("ImageScale", {"upscale_method": "lanczos", "width": 512, "height": 512, "crop": "center"},
+                   pos=(300, 600), inputs={"image": (img, 0)})
+    enc = g.add("VAEEncode", pos=(600, 600), inputs={"pixels": (scaled, 0), "vae": (ck, 2)})
+    s = g.add("BlendspaceDenoisingReplay", {"seed": 31337, "steps": 30, "cfg": 15.0, "sampler_name": "euler",
+                                            "scheduler": "normal", "denoise": 0.83}, pos=(800, 200),
+              inputs={"model": (cfg, 0), "positive": (pos, 0), "negative": (neg, 0), "latent_image": (enc, 0)})
+    _decode_save(g, ck, (s, 0), "Blendspace/i2i_result", y=0)
+    dec = g.add("VAEDecode", pos=(1150, 400), inputs={"samples": (s, 2), "vae": (ck, 2)})
+    g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": "Blendspace/i2i_xt", "frame_duration_ms": 200},
+          pos=(1400, 400), inputs={"images": (dec, 0)})
+    return ("Seed 004, experiment S3 with the denoising process shown (S4): SD-1.5, 30 steps, guidance 15 with "
+            "StableFused's rescale 0.7, StableFused's negative, seed 31337; start_step 5 of 30 is about denoise 0.83 "
+            "(StableFused's image_to_image fed unnormalised pixels to the VAE, a bug not reproduced here).")
+
+
 def latent_walk(g: UIGraph) -> str:
     ck = _checkpoint(g, SD15)
     a = _text(g, ck, "A dog chasing a cat in a garden, photorealistic, high quality", "Prompt A", 0)
@@ -322,6 +363,8 @@ WORKFLOWS: dict[str, tuple[Callable[[UIGraph], str], str, str]] = {
     "flexdiffuse_concepts": (flexdiffuse_concepts, "FlexDiffuse concept mapping (F7)", "001"),
     "flexdiffuse_text_tween": (flexdiffuse_text_tween, "FlexDiffuse text-to-text tweening (F8)", "001"),
     "img2img_strength_sweep_gif": (strength_sweep_gif, "img2img strength sweep to morph GIF (B4/B5)", "003"),
+    "sketch_to_picture": (sketch_to_picture, "Sketch to picture with img2img (B2)", "003"),
+    "image_to_image_replay": (image_to_image_replay, "Image-to-image with the denoising process (S3/S4)", "004"),
     "latent_walk": (latent_walk, "Latent walk between seeds and prompts (S8)", "004"),
     "denoising_replay": (denoising_replay, "Text-to-image with the denoising process (S1/S2)", "004"),
     "guidance_scale_study": (guidance_scale_study, "Zero and negative guidance (S5)", "004"),
