@@ -5,6 +5,7 @@ Each ``nodes_*.py`` exports a ``NODES`` list; the display name of a node is its 
 
 from . import (
     nodes_clip_guidance,
+    nodes_clip_scores,
     nodes_cycle_diffusion,
     nodes_dual_style,
     nodes_experiments,
@@ -12,7 +13,8 @@ from . import (
     nodes_slerp,
 )
 
-NODE_MODULES = (nodes_slerp, nodes_clip_guidance, nodes_flex, nodes_dual_style, nodes_cycle_diffusion, nodes_experiments)
+NODE_MODULES = (nodes_slerp, nodes_clip_guidance, nodes_flex, nodes_dual_style, nodes_cycle_diffusion, nodes_experiments,
+                nodes_clip_scores)
 
 NODE_CLASS_MAPPINGS = {}
 NODE_DISPLAY_NAME_MAPPINGS = {}
