@@ -221,3 +221,29 @@ def test_mismatched_target_is_refused(comfy, setup):
     bad = {"embeds": torch.randn(1, 16), "dim": 16}
     with pytest.raises(ValueError, match="same model"):
         _guided(comfy, s, bad, 100.0)
+
+
+def test_guidance_on_v_prediction_models_and_batches(comfy, setup):
+    from comfy.model_base import BaseModel, ModelType
+    from comfy.model_patcher import ModelPatcher
+    from comfy.supported_models import SD15
+    s = setup
+    with torch.no_grad():
+        base = BaseModel(SD15(dict(comfy.tiny.SD15_UNET)), model_type=ModelType.V_PREDICTION)
+        comfy.tiny.randomize(base.diffusion_model, 0)
+    vpred = ModelPatcher(base, load_device=torch.device("cpu"), offload_device=torch.device("cpu"))
+    from comfy.model_sampling import V_PREDICTION
+    assert isinstance(vpred.model.model_sampling, V_PREDICTION)
+    assert not isinstance(s["model"].model.model_sampling, V_PREDICTION)
+    batch = {"samples": torch.cat([s["latent"]["samples"], s["latent"]["samples"].flip(-1)])}
+    target = _target(comfy, s)
+    for model in (vpred, s["model"]):
+        s2 = dict(s, latent=batch)
+        plain = _guided(comfy, s2, target, 0.0, EXACT, model=model, strength_mode="comfyui denoise")
+        ref = comfy.node("KSampler").sample(model, 1, 5, 5.0, "euler", "normal", s["pos"], s["neg"], batch,
+                                            0.6)[0]["samples"]
+        assert torch.equal(plain, ref)
+        for gradient in (EXACT, FAST):
+            guided = _guided(comfy, s2, target, 1000.0, gradient, model=model, strength_mode="comfyui denoise")
+            assert guided.shape == batch["samples"].shape and torch.isfinite(guided).all()
+            assert not torch.allclose(guided, plain)
