@@ -17,19 +17,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from bench_dual_style import MID_UNET, median_times  # noqa: E402
+from bench_dual_style import median_times, mid_unet  # noqa: E402
 from comfy_harness import boot  # noqa: E402
 
 
 def main() -> None:
     with torch.inference_mode():
         h = boot()
-        import comfy.model_patcher
-        import comfy.supported_models
-        model = comfy.supported_models.SD15(dict(MID_UNET)).get_model({})
-        h.tiny.randomize(model.diffusion_model, 0)
-        patcher = comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"),
-                                                   offload_device=torch.device("cpu"))
+        patcher = mid_unet(h)
         clip, vae, cv = h.tiny.tiny_clip(1), h.tiny.tiny_vae(2), h.tiny.tiny_clip_vision(3)
         pos, neg = h.tiny.encode_prompt(clip, "a cat"), h.tiny.encode_prompt(clip, "")
         g = torch.Generator().manual_seed(0)

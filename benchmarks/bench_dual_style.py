@@ -31,6 +31,15 @@ MID_UNET = dict(use_checkpoint=False, image_size=32, out_channels=4, use_spatial
                 context_dim=32, num_heads=8, use_temporal_attention=False, use_temporal_resblock=False)
 
 
+def mid_unet(h):
+    """The mid-size random SD1.x-shaped U-Net shared by the benchmarks, in a CPU ModelPatcher."""
+    import comfy.model_patcher
+    import comfy.supported_models
+    model = comfy.supported_models.SD15(dict(MID_UNET)).get_model({})
+    h.tiny.randomize(model.diffusion_model, 0)
+    return comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"), offload_device=torch.device("cpu"))
+
+
 def median_times(fns: dict, repeats: int = 7) -> dict:
     """Median time of each callable, run round-robin so drift in machine load hits all alike."""
     for fn in fns.values():
@@ -47,12 +56,8 @@ def median_times(fns: dict, repeats: int = 7) -> dict:
 def main() -> None:
     with torch.inference_mode():
         h = boot()
-        import comfy.model_patcher
-        import comfy.supported_models
-        model = comfy.supported_models.SD15(dict(MID_UNET)).get_model({})
-        h.tiny.randomize(model.diffusion_model, 0)
-        patcher = comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"),
-                                                   offload_device=torch.device("cpu"))
+        patcher = mid_unet(h)
+        model = patcher.model
         clip = h.tiny.tiny_clip(1)
         a, b, neg = (h.tiny.encode_prompt(clip, t) for t in ("a minecraft bear", "a van gogh bear", ""))
         latent = {"samples": torch.zeros(1, 4, 48, 48)}

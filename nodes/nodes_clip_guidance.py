@@ -197,6 +197,13 @@ def _cond_prediction(model, cond, x, sigma, model_options):
         return comfy.samplers.calc_cond_uncond_batch(model, cond, None, x, sigma, model_options)[0]
 
 
+def _patched(model, guidance: _Guidance):
+    """A clone of ``model`` with the guidance as its post-CFG function (the input model is untouched)."""
+    m = model.clone()
+    m.set_model_sampler_post_cfg_function(lambda args: guidance(args))
+    return m
+
+
 def _guidance_inputs() -> dict:
     return {
         "vae": ("VAE", {"tooltip": "The checkpoint's VAE (the guided image is decoded through a copy of it)."}),
@@ -261,10 +268,7 @@ class ClipImageGuidance:
                              **_guidance_inputs()}}
 
     def patch(self, model, **kwargs):
-        guidance = _make_guidance(model, **kwargs)
-        m = model.clone()
-        m.set_model_sampler_post_cfg_function(lambda args: guidance(args))
-        return (m,)
+        return (_patched(model, _make_guidance(model, **kwargs)),)
 
 
 class ClipImageGuidanceSampler:
@@ -321,8 +325,7 @@ class ClipImageGuidanceSampler:
         if strength_mode not in STRENGTH_MODES:
             raise BlendspaceInputError(f"strength_mode must be one of {STRENGTH_MODES}")
         guidance = _make_guidance(model, seed=seed, **guidance_args)
-        m = model.clone()
-        m.set_model_sampler_post_cfg_function(lambda args: guidance(args))
+        m = _patched(model, guidance)
         import latent_preview
         callback = latent_preview.prepare_callback(m, steps)  # progress bar and previews, as KSampler
         source = strength_mode == STRENGTH_MODES[0]
