@@ -27,11 +27,6 @@ REPO = Path(__file__).resolve().parent.parent
 PACK_NAME = "Blendspace"
 
 
-def _torchvision_works(python: str) -> bool:
-    res = subprocess.run([python, "-c", "import torchvision"], capture_output=True)
-    return res.returncode == 0
-
-
 def serve(args: argparse.Namespace) -> int:
     root = comfyui_root(args.comfyui)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="blendspace-serve-"))
@@ -50,11 +45,6 @@ def serve(args: argparse.Namespace) -> int:
     if (root / "comfy_api_nodes").is_dir():
         cmd.append("--disable-api-nodes")
     env = dict(os.environ)
-    if not _torchvision_works(sys.executable):
-        stubs = REPO / "tests" / "stubs"
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(stubs), env.get("PYTHONPATH")]))
-        print(f"blendspace: no working torchvision here; using the test stub in {stubs} "
-              "(models that need torchvision will not load)", file=sys.stderr)
     print(f"blendspace: ComfyUI from {root}, pack linked at {link}, on http://{args.listen}:{args.port}", file=sys.stderr)
     return subprocess.call(cmd, cwd=str(root), env=env)
 

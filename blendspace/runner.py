@@ -27,11 +27,13 @@ from .workflow import WorkflowError, apply_overrides, ui_to_api
 REPO = Path(__file__).resolve().parent.parent
 PACK_NAME = "Blendspace"
 TEST_PACK_NAME = "BlendspaceTesting"
-STUBS = REPO / "tests" / "stubs"
 SMOKE_LOADERS = {
     "CheckpointLoaderSimple": ("BlendspaceTest_TinyCheckpoint", {"weights_seed": 0}),
     "CLIPVisionLoader": ("BlendspaceTest_TinyClipVision", {"weights_seed": 3}),
     "LoadImage": ("BlendspaceTest_RandomImage", {"width": 64, "height": 64, "seed": 0}),
+    # a CoCa stays a CoCa: the tiny model's kind follows the architecture or file name asked for
+    "BlendspaceOpenClipLoader": ("BlendspaceTest_TinyOpenClip", lambda inputs: {
+        "weights_seed": 5, "coca": "coca" in f"{inputs.get('architecture')} {inputs.get('clip_name')}".lower()}),
 }
 MODEL_INPUTS = {  # loader class → (input, folder_paths folder name)
     "CheckpointLoaderSimple": ("ckpt_name", "checkpoints"),
@@ -40,6 +42,7 @@ MODEL_INPUTS = {  # loader class → (input, folder_paths folder name)
     "LoraLoader": ("lora_name", "loras"),
     "CLIPLoader": ("clip_name", "clip"),
     "UNETLoader": ("unet_name", "diffusion_models"),
+    "BlendspaceOpenClipLoader": ("clip_name", "open_clip"),
 }
 SMOKE_MAX_STEPS = 3
 SMOKE_MAX_SIZE = 64
@@ -53,22 +56,8 @@ def _run(value):
     return asyncio.run(value) if inspect.iscoroutine(value) else value
 
 
-def _torchvision_works() -> bool:
-    if importlib.util.find_spec("torchvision") is None:
-        return False
-    try:
-        import torchvision  # noqa: F401
-        return True
-    except Exception:  # noqa: BLE001 - a CUDA-only build raises at import
-        for key in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
-            del sys.modules[key]
-        return False
-
-
 def import_comfyui(root: Path):
     """Import ComfyUI from ``root`` for CPU use; return ``(nodes, execution, folder_paths, is_current)``."""
-    if not _torchvision_works() and STUBS.is_dir() and str(STUBS) not in sys.path:
-        sys.path.append(str(STUBS))
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     from comfy.cli_args import args
@@ -213,7 +202,8 @@ def smoke_prompt(prompt: dict) -> tuple[dict, list[str]]:
         ctype = node["class_type"]
         if ctype in SMOKE_LOADERS:
             new_type, inputs = SMOKE_LOADERS[ctype]
-            node["class_type"], node["inputs"] = new_type, dict(inputs)
+            inputs = inputs(node["inputs"]) if callable(inputs) else dict(inputs)
+            node["class_type"], node["inputs"] = new_type, inputs
             notes.append(f"node {nid}: {ctype} -> {new_type} (random weights)")
         for key in ("steps",):
             value = node["inputs"].get(key)

@@ -25,6 +25,7 @@ from ..blendspace.latents import BlendspaceInputError, match_pair, samples_of
 from ..blendspace.slerp import slerp
 from ..blendspace.strength_sweep import STRENGTH_MODES, diffusers_start_step
 from . import comfy_compat
+from .nodes_open_clip import OPEN_CLIP_TYPE, require_open_clip
 
 TARGET_TYPE = "BLENDSPACE_CLIP_TARGET"
 GRADIENTS = ("exact (through the U-Net, source)", "fast (decoder only)")
@@ -34,12 +35,53 @@ class ClipTarget(dict):
     """``{"embeds": (1 or B, D) unit vectors, "dim": D}``: where CLIP guidance pulls the image."""
 
 
-def _embeds(clip_vision, image=None, output=None, name="image"):
+class ImageTower:
+    """The CLIP image model guidance and targets use: core CLIP_VISION or a Blendspace open_clip model."""
+
+    def __init__(self, clip_vision=None, open_clip=None):
+        if (clip_vision is None) == (open_clip is None):
+            raise BlendspaceInputError("connect exactly one CLIP image model: clip_vision (Load CLIP Vision) or "
+                                       "open_clip (Load open_clip Model, the seed's LAION ViT-B-32).")
+        self.clip_vision = clip_vision
+        self.open_clip = require_open_clip(open_clip) if open_clip is not None else None
+        if self.open_clip is not None:
+            oc = self.open_clip
+            self.module, self.size, self.mean, self.std, self.dim = oc.model, oc.image_size, oc.mean, oc.std, oc.embed_dim
+        else:
+            self.module = clip_vision.model
+            self.size = int(getattr(clip_vision, "image_size", 224))
+            self.mean = getattr(clip_vision, "image_mean", OPENAI_MEAN)
+            self.std = getattr(clip_vision, "image_std", OPENAI_STD)
+            proj = getattr(self.module, "visual_projection", None)
+            self.dim = getattr(proj, "out_features", None)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Projected embeddings of an IMAGE batch, preprocessed as CLIP expects (resize, centre crop)."""
+        if self.open_clip is not None:
+            import comfy.model_management as mm
+            self.open_clip.model.to(mm.get_torch_device())
+            try:
+                return self.open_clip.encode_images(images)
+            finally:
+                self.open_clip.model.to(mm.text_encoder_offload_device())
+        return self.clip_vision.encode_image(images)["image_embeds"].float()
+
+    def embed(self, module, pixels: torch.Tensor) -> torch.Tensor:
+        """Differentiable embeddings of preprocessed pixels through ``module`` (a grad-capable copy)."""
+        if self.open_clip is not None:
+            return module.encode_image(pixels.to(next(module.parameters()).dtype), normalize=False).float()
+        return clip_image_embeds(module, pixels).float()
+
+
+def _embeds(tower: ImageTower, image=None, output=None, name="image"):
     if output is not None:
+        if tower.open_clip is not None:
+            raise BlendspaceInputError(f"the {name}'s CLIP Vision Encode output comes from a core CLIP vision model: "
+                                       "with open_clip, connect the image itself.")
         return output["image_embeds"].float()
     if image is None:
         raise BlendspaceInputError(f"connect the {name} (an IMAGE, or its CLIP Vision Encode output).")
-    return clip_vision.encode_image(image)["image_embeds"].float()
+    return tower.encode(image)
 
 
 class SlerpClipImageEmbeds:
@@ -59,13 +101,15 @@ class SlerpClipImageEmbeds:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "clip_vision": ("CLIP_VISION", {"tooltip": "The CLIP vision model that will also guide (Load CLIP "
-                                                           "Vision)."}),
                 "slerp_clip_image_style_strength": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 1.0, "step": 0.01,
                                                               "tooltip": "0 = the content image's embedding, 1 = the "
                                                                          "style image's (source default 0.1)."}),
             },
             "optional": {
+                "clip_vision": ("CLIP_VISION", {"tooltip": "The CLIP vision model that will also guide (Load CLIP "
+                                                           "Vision); or connect open_clip instead."}),
+                "open_clip": (OPEN_CLIP_TYPE, {"tooltip": "An open_clip model that will also guide (the seed's LAION "
+                                                          "ViT-B-32); or connect clip_vision instead."}),
                 "content_image": ("IMAGE", {"tooltip": "The content image."}),
                 "style_image": ("IMAGE", {"tooltip": "The style image."}),
                 "content_clip_vision_output": ("CLIP_VISION_OUTPUT", {"tooltip": "Instead of content_image: its CLIP "
@@ -75,12 +119,12 @@ class SlerpClipImageEmbeds:
             },
         }
 
-    def mix(self, clip_vision, slerp_clip_image_style_strength, content_image=None, style_image=None,
-            content_clip_vision_output=None, style_clip_vision_output=None):
-        c = torch.nn.functional.normalize(_embeds(clip_vision, content_image, content_clip_vision_output, "content "
-                                                  "image"), dim=-1)
-        s = torch.nn.functional.normalize(_embeds(clip_vision, style_image, style_clip_vision_output, "style image"),
+    def mix(self, slerp_clip_image_style_strength, clip_vision=None, open_clip=None, content_image=None,
+            style_image=None, content_clip_vision_output=None, style_clip_vision_output=None):
+        tower = ImageTower(clip_vision, open_clip)
+        c = torch.nn.functional.normalize(_embeds(tower, content_image, content_clip_vision_output, "content image"),
                                           dim=-1)
+        s = torch.nn.functional.normalize(_embeds(tower, style_image, style_clip_vision_output, "style image"), dim=-1)
         if c.shape != s.shape:
             raise BlendspaceInputError(f"content and style embeddings differ ({tuple(c.shape)} vs {tuple(s.shape)}): "
                                        "encode both with the same CLIP vision model, one image each.")
@@ -108,9 +152,9 @@ def clip_image_embeds(model, pixels: torch.Tensor) -> torch.Tensor:
 class _Guidance:
     """The post-CFG function of one patched model, with its lazily built grad-capable copies."""
 
-    def __init__(self, vae, clip_vision, target: ClipTarget, scale: float, exact: bool, num_cutouts: int,
+    def __init__(self, vae, tower: ImageTower, target: ClipTarget, scale: float, exact: bool, num_cutouts: int,
                  sigma_range: tuple[float, float], every: int, seed: int):
-        self.vae, self.clip_vision, self.target = vae, clip_vision, target
+        self.vae, self.tower, self.target = vae, tower, target
         self.scale, self.exact, self.num_cutouts = float(scale), exact, int(num_cutouts)
         self.sigma_start, self.sigma_end = sigma_range
         self.every = max(1, int(every))
@@ -132,7 +176,7 @@ class _Guidance:
     def _copies(self, model, device):
         if "decoder" not in self.cache:
             self.cache["decoder"] = self._frozen_copy(self.vae.first_stage_model, device)
-            self.cache["clip"] = self._frozen_copy(self.clip_vision.model, device)
+            self.cache["clip"] = self._frozen_copy(self.tower.module, device)
             self.cache["generator"] = torch.Generator().manual_seed(self.seed)
         if self.exact and "unet" not in self.cache:
             self.cache["unet"] = self._frozen_copy(model, device)
@@ -142,9 +186,7 @@ class _Guidance:
         z = model.process_latent_out(s)
         img = decoder.decode(z.to(getattr(self.vae, "vae_dtype", z.dtype)))
         img = ((img.float() + 1.0) / 2.0).clamp(0.0, 1.0)
-        size = int(getattr(self.clip_vision, "image_size", 224))
-        mean = getattr(self.clip_vision, "image_mean", OPENAI_MEAN)
-        std = getattr(self.clip_vision, "image_std", OPENAI_STD)
+        size, mean, std = self.tower.size, self.tower.mean, self.tower.std
         if self.num_cutouts > 0:
             pixels = make_cutouts(img, size, self.num_cutouts, 1.0, self.cache["generator"])
             pixels = clip_pixels(pixels, size, mean, std)
@@ -153,7 +195,7 @@ class _Guidance:
             if pixels.shape[-1] != pixels.shape[-2]:  # the source only worked on square images: centre-crop others
                 top, left = (pixels.shape[-2] - size) // 2, (pixels.shape[-1] - size) // 2
                 pixels = pixels[..., top:top + size, left:left + size]
-        return clip_image_embeds(clip, pixels).float()
+        return self.tower.embed(clip, pixels)
 
     def __call__(self, args):
         import comfy.model_management
@@ -207,7 +249,6 @@ def _patched(model, guidance: _Guidance):
 def _guidance_inputs() -> dict:
     return {
         "vae": ("VAE", {"tooltip": "The checkpoint's VAE (the guided image is decoded through a copy of it)."}),
-        "clip_vision": ("CLIP_VISION", {"tooltip": "The CLIP vision model that made the target (Load CLIP Vision)."}),
         "target": (TARGET_TYPE, {"tooltip": "The mixed CLIP image embedding (Slerp CLIP Image Embeds)."}),
         "clip_guidance_scale": ("FLOAT", {"default": 100.0, "min": 0.0, "max": 10000.0, "step": 1.0,
                                           "tooltip": "Strength of the pull toward the target (source: 100; 0 = off, "
@@ -230,19 +271,28 @@ def _guidance_inputs() -> dict:
     }
 
 
-def _make_guidance(model, vae, clip_vision, target, clip_guidance_scale, gradient, use_cutouts, num_cutouts,
-                   start_percent, end_percent, every_n_steps, seed=0) -> _Guidance:
+def _tower_inputs() -> dict:
+    return {
+        "clip_vision": ("CLIP_VISION", {"tooltip": "The CLIP vision model that made the target (Load CLIP Vision); or "
+                                                   "connect open_clip instead."}),
+        "open_clip": (OPEN_CLIP_TYPE, {"tooltip": "The open_clip model that made the target (the seed's LAION "
+                                                  "ViT-B-32); or connect clip_vision instead."}),
+    }
+
+
+def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutouts, num_cutouts,
+                   start_percent, end_percent, every_n_steps, seed=0, clip_vision=None, open_clip=None) -> _Guidance:
     if not isinstance(target, dict) or "embeds" not in target:
         raise BlendspaceInputError("target must come from Slerp CLIP Image Embeds.")
     if gradient not in GRADIENTS:
         raise BlendspaceInputError(f"gradient must be one of {GRADIENTS}")
     if start_percent > end_percent:
         raise BlendspaceInputError(f"start_percent ({start_percent}) is after end_percent ({end_percent}).")
-    proj = getattr(getattr(clip_vision.model, "visual_projection", None), "out_features", target["dim"])
-    if proj != target["dim"]:
-        raise BlendspaceInputError(f"the target was made by a {target['dim']}-d CLIP model but this CLIP vision model "
-                                   f"gives {proj}-d embeddings: use the same model for both.")
-    return _Guidance(vae, clip_vision, target, clip_guidance_scale, gradient == GRADIENTS[0],
+    tower = ImageTower(clip_vision, open_clip)
+    if tower.dim is not None and tower.dim != target["dim"]:
+        raise BlendspaceInputError(f"the target was made by a {target['dim']}-d CLIP model but this CLIP model gives "
+                                   f"{tower.dim}-d embeddings: use the same model for both.")
+    return _Guidance(vae, tower, target, clip_guidance_scale, gradient == GRADIENTS[0],
                      num_cutouts if use_cutouts else 0, comfy_compat.percent_sigmas(model, start_percent, end_percent),
                      every_n_steps, seed)
 
@@ -265,7 +315,8 @@ class ClipImageGuidance:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"model": ("MODEL", {"tooltip": "The model to patch (a copy is patched)."}),
-                             **_guidance_inputs()}}
+                             **_guidance_inputs()},
+                "optional": _tower_inputs()}
 
     def patch(self, model, **kwargs):
         return (_patched(model, _make_guidance(model, **kwargs)),)
@@ -310,6 +361,7 @@ class ClipImageGuidanceSampler:
         return {
             "required": {**sampler, **_guidance_inputs()},
             "optional": {
+                **_tower_inputs(),
                 "latent_style": ("LATENT", {"tooltip": "The style image's latent. When connected, the start latent is "
                                                        "the slerp of the content (latent_image) and style latents, "
                                                        "EACH noised with its own noise at the first step (source)."}),

@@ -95,7 +95,8 @@ def setup(comfy, tiny_models):
 
 
 def _target(comfy, s, t=0.8):
-    return comfy.node("BlendspaceSlerpClipImageEmbeds").mix(s["cv"], t, s["content"], s["style"])[0]
+    return comfy.node("BlendspaceSlerpClipImageEmbeds").mix(t, clip_vision=s["cv"], content_image=s["content"],
+                                                        style_image=s["style"])[0]
 
 
 def _guided(comfy, s, target, scale, gradient=FAST, seed=1, steps=5, model=None, **extra):

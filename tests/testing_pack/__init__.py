@@ -85,6 +85,31 @@ class RandomImage:
         return (torch.rand(1, height, width, 3, generator=g), torch.zeros(1, height, width))
 
 
+class TinyOpenClip:
+    CATEGORY = "BlendspaceTest"
+    DESCRIPTION = "Tiny random open_clip CLIP or CoCa, written to a temporary folder and loaded by Blendspace's loader."
+    RETURN_TYPES = ("BLENDSPACE_OPEN_CLIP",)
+    FUNCTION = "load"
+    _folder = None
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"weights_seed": ("INT", {"default": 5, "min": 0, "max": 2**31 - 1,
+                                                      "tooltip": "Seed of the random weights."}),
+                             "coca": ("BOOLEAN", {"default": False, "tooltip": "A CoCa captioner instead of a CLIP."})}}
+
+    def load(self, weights_seed, coca):
+        import tempfile
+
+        import nodes
+        if TinyOpenClip._folder is None:
+            TinyOpenClip._folder = tempfile.mkdtemp(prefix="blendspace-open-clip-")
+        path = tiny.write_tiny_open_clip(TinyOpenClip._folder, weights_seed, coca)
+        return (nodes.NODE_CLASS_MAPPINGS["BlendspaceOpenClipLoader"].load_file(path),)
+
+
 NODE_CLASS_MAPPINGS["BlendspaceTest_TinyClipVision"] = TinyClipVision
+NODE_CLASS_MAPPINGS["BlendspaceTest_TinyOpenClip"] = TinyOpenClip
 NODE_CLASS_MAPPINGS["BlendspaceTest_RandomImage"] = RandomImage
-NODE_DISPLAY_NAME_MAPPINGS.update({k: k for k in ("BlendspaceTest_TinyClipVision", "BlendspaceTest_RandomImage")})
+NODE_DISPLAY_NAME_MAPPINGS.update({k: k for k in ("BlendspaceTest_TinyClipVision", "BlendspaceTest_RandomImage",
+                                                   "BlendspaceTest_TinyOpenClip")})

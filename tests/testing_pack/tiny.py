@@ -130,3 +130,56 @@ def encode_prompt(clip, text: str):
     tokens = clip.tokenize(text)
     cond, pooled = clip.encode_from_tokens(tokens, return_pooled=True)
     return [[cond, {"pooled_output": pooled}]]
+
+
+TINY_OPEN_CLIP = {
+    "model_cfg": {"embed_dim": 32,
+                  "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
+                  "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2}},
+    "preprocess_cfg": {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]},
+}
+"""A tiny open_clip CLIP (ViT 32 px, 32-d joint space) with the real 49408-token vocabulary."""
+
+TINY_COCA = {
+    "model_cfg": {"embed_dim": 32,
+                  "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16,
+                                 "attentional_pool": True, "attn_pooler_heads": 2, "output_tokens": True},
+                  "text_cfg": {"context_length": 76, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1,
+                               "embed_cls": True, "output_tokens": True},
+                  "multimodal_cfg": {"context_length": 76, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1,
+                                     "attn_pooler_heads": 2},
+                  "custom_text": True},
+    "preprocess_cfg": {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]},
+}
+"""A tiny open_clip CoCa (coca_ViT-* layout) that captions with the real tokenizer."""
+
+
+@torch.no_grad()
+def write_tiny_open_clip(folder: str, seed: int = 5, coca: bool = False, layout: str = "named") -> str:
+    """Write random weights of the tiny CLIP / CoCa to ``folder`` as a user would keep a downloaded model:
+    ``layout`` "named" gives ``<name>.safetensors`` + ``<name>.json``; "hf" gives a sub-folder with
+    ``open_clip_model.safetensors`` + ``open_clip_config.json``. Returns the weights' path."""
+    import json
+
+    import open_clip
+    from safetensors.torch import save_file
+    cfg = TINY_COCA if coca else TINY_OPEN_CLIP
+    model_cfg = dict(cfg["model_cfg"])
+    custom = model_cfg.pop("custom_text", False)
+    with torch.inference_mode(False):
+        cls = open_clip.CoCa if "multimodal_cfg" in model_cfg else (open_clip.CustomTextCLIP if custom else open_clip.CLIP)
+        model = cls(**model_cfg)
+        randomize(model, seed)
+        sd = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    name = f"tiny_{'coca' if coca else 'clip'}_{seed}"
+    if layout == "hf":
+        target = os.path.join(folder, name)
+        os.makedirs(target, exist_ok=True)
+        weights, config = os.path.join(target, "open_clip_model.safetensors"), os.path.join(target, "open_clip_config.json")
+    else:
+        os.makedirs(folder, exist_ok=True)
+        weights, config = os.path.join(folder, f"{name}.safetensors"), os.path.join(folder, f"{name}.json")
+    save_file(sd, weights)
+    with open(config, "w", encoding="utf-8") as f:
+        json.dump(cfg, f)
+    return weights
