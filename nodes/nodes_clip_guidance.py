@@ -372,14 +372,16 @@ class ClipImageGuidanceSampler:
         }
 
     def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image, denoise,
-               strength_mode=None, latent_style=None, slerp_latent_style_strength=0.8, **guidance_args):
+               strength_mode=None, latent_style=None, slerp_latent_style_strength=0.8, callback=None, **guidance_args):
+        """``callback`` (not a node input): a step callback replacing KSampler's progress bar and previews."""
         strength_mode = strength_mode or STRENGTH_MODES[0]
         if strength_mode not in STRENGTH_MODES:
             raise BlendspaceInputError(f"strength_mode must be one of {STRENGTH_MODES}")
         guidance = _make_guidance(model, seed=seed, **guidance_args)
         m = _patched(model, guidance)
-        import latent_preview
-        callback = latent_preview.prepare_callback(m, steps)  # progress bar and previews, as KSampler
+        if callback is None:
+            import latent_preview
+            callback = latent_preview.prepare_callback(m, steps)  # progress bar and previews, as KSampler
         source = strength_mode == STRENGTH_MODES[0]
         span = dict(start_step=diffusers_start_step(steps, denoise), last_step=steps, force_full_denoise=True) \
             if source else dict(denoise=denoise)

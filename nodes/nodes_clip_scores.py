@@ -1,5 +1,5 @@
-"""BlendspaceClipScore: CLIP similarity of a result to reference images, whole and per half, directional CLIP,
-and the seam's total variation (seed 002's evaluation). Math: ``blendspace/clip_scores.py``."""
+"""BlendspaceClipScore: CLIP similarity of a result to reference images and texts, whole and per half,
+directional CLIP, and the seam's total variation (seed 002's evaluation). Math: ``blendspace/clip_scores.py``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from PIL import Image, ImageDraw
 
 from ..blendspace.clip_scores import SPLITS, centre_strip_tv, cosine, directional, halves
 from ..blendspace.latents import BlendspaceInputError
+from .nodes_clip_guidance import ImageTower
+from .nodes_open_clip import OPEN_CLIP_TYPE, on_compute_device
 
 
 def annotate(images: torch.Tensor, text: str) -> torch.Tensor:
@@ -24,75 +26,131 @@ def annotate(images: torch.Tensor, text: str) -> torch.Tensor:
     return torch.stack(out)
 
 
+def _text_or_none(text: str | None) -> str | None:
+    return text if text and text.strip() else None
+
+
 class ClipScore:
     NODE_ID = "BlendspaceClipScore"
-    DISPLAY_NAME = "CLIP Score (image, halves, directional)"
+    DISPLAY_NAME = "CLIP Score (image, text, halves, directional)"
     CATEGORY = "Blendspace/measure"
     DESCRIPTION = (
-        "Measures a mix as seed 002 judges dual-style results: cosine similarity of the CLIP image embeddings of the "
-        "result and a reference image (CLIP-I), the same for each half (left/right or top/bottom, each half against "
-        "its own reference), directional CLIP (the change from a source image to the result against the change from "
-        "the source to the reference) and the total variation of the central strip (seam smoothness). Outputs the "
-        "numbers, a report and the result annotated with it. Images are encoded as CLIP expects (resize, centre crop).")
-    RETURN_TYPES = ("FLOAT", "FLOAT", "FLOAT", "FLOAT", "STRING", "IMAGE")
-    RETURN_NAMES = ("clip_score", "first_half", "second_half", "directional", "report", "annotated")
-    OUTPUT_TOOLTIPS = ("Whole result vs reference_a (mean over the batch).",
-                       "First half (left or top) vs reference_a (0 when split is whole).",
-                       "Second half (right or bottom) vs reference_b (0 when split is whole).",
-                       "Directional CLIP (0 when no source_image is connected).",
-                       "All scores per image, as text.", "The result with the report drawn on it.")
+        "Measures a mix as seed 002 judges dual-style results. CLIP-I: cosine similarity of the CLIP image embeddings "
+        "of the result and a reference image, whole and per half (left/right or top/bottom, each half against its own "
+        "reference). CLIP-T (open_clip only, as seed 002's CLIP score): the result against a text, whole and per half. "
+        "Directional CLIP: the change from a source image to the result against the change from the source to the "
+        "reference image, or (seed 002's dCLIP) against the change from source_text to text_a. Also the total "
+        "variation of the central strip (seam smoothness). Outputs the numbers (means over the batch), a report per "
+        "image and the result annotated with it. Images are encoded as CLIP expects (resize, centre crop).")
+    RETURN_TYPES = ("FLOAT", "FLOAT", "FLOAT", "FLOAT", "STRING", "IMAGE", "FLOAT", "FLOAT", "FLOAT", "FLOAT")
+    RETURN_NAMES = ("clip_score", "first_half", "second_half", "directional", "report", "annotated", "clip_t",
+                    "clip_t_first_half", "clip_t_second_half", "directional_text")
+    OUTPUT_TOOLTIPS = ("CLIP-I: whole result vs reference_a (0 without reference_a).",
+                       "CLIP-I: first half (left or top) vs reference_a (0 when split is whole).",
+                       "CLIP-I: second half (right or bottom) vs reference_b (0 when split is whole).",
+                       "Directional CLIP toward reference_a (0 without source_image and reference_a).",
+                       "All scores per image, as text.", "The result with the report drawn on it.",
+                       "CLIP-T: whole result vs text_a (0 without text_a).",
+                       "CLIP-T: first half vs text_a (0 when split is whole).",
+                       "CLIP-T: second half vs text_b (0 when split is whole).",
+                       "Seed 002's dCLIP: result - source_image against text_a - source_text (0 without them).")
     FUNCTION = "score"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "clip_vision": ("CLIP_VISION", {"tooltip": "The CLIP vision model to measure with (seed 002 used "
-                                                           "ViT-B/32)."}),
                 "image": ("IMAGE", {"tooltip": "The result to measure (a batch is scored image by image)."}),
-                "reference_a": ("IMAGE", {"tooltip": "What the result (or its first half) should resemble, e.g. an "
-                                                     "image in style A."}),
                 "split": (list(SPLITS), {"default": "left/right",
                                          "tooltip": "Also score each half: left/right (seed 002) or top/bottom."}),
             },
             "optional": {
+                "clip_vision": ("CLIP_VISION", {"tooltip": "A core CLIP vision model to measure with (image scores "
+                                                           "only); or connect open_clip instead."}),
+                "open_clip": (OPEN_CLIP_TYPE, {"tooltip": "An open_clip model (seed 002 used ViT-B/32): image and "
+                                                          "text scores."}),
+                "reference_a": ("IMAGE", {"tooltip": "What the result (or its first half) should resemble, e.g. an "
+                                                     "image in style A."}),
                 "reference_b": ("IMAGE", {"tooltip": "Reference for the second half (default: reference_a)."}),
                 "source_image": ("IMAGE", {"tooltip": "The image before the edit, for directional CLIP."}),
+                "text_a": ("STRING", {"default": "", "multiline": True,
+                                      "tooltip": "Text the result (and its first half) should match (seed 002's "
+                                                 "decode text, or decode_text_left). Needs open_clip."}),
+                "text_b": ("STRING", {"default": "", "multiline": True,
+                                      "tooltip": "Text for the second half (decode_text_right; default text_a)."}),
+                "source_text": ("STRING", {"default": "", "multiline": True,
+                                           "tooltip": "Text of the source image (seed 002's encode text, 'A picture "
+                                                      "of ...'), for the text directional score."}),
             },
         }
 
-    def score(self, clip_vision, image, reference_a, split, reference_b=None, source_image=None):
+    def score(self, image, split, clip_vision=None, open_clip=None, reference_a=None, reference_b=None,
+              source_image=None, text_a="", text_b="", source_text=""):
         if split not in SPLITS:
             raise BlendspaceInputError(f"split must be one of {SPLITS}")
+        tower = ImageTower(clip_vision, open_clip)
+        text_a, text_b, source_text = _text_or_none(text_a), _text_or_none(text_b), _text_or_none(source_text)
+        if reference_a is None and text_a is None:
+            raise BlendspaceInputError("nothing to compare with: connect reference_a (an image) or fill text_a.")
+        if (text_a or text_b or source_text) and tower.open_clip is None:
+            raise BlendspaceInputError("text scores need a text tower: connect an open_clip model (core CLIP vision "
+                                       "models have none), or clear the texts.")
+        if reference_b is not None and reference_a is None:
+            raise BlendspaceInputError("reference_b is the second half's reference: connect reference_a too.")
+        if text_b is not None and text_a is None:
+            raise BlendspaceInputError("text_b is the second half's text: fill text_a too.")
 
         def embed(images):
-            return clip_vision.encode_image(images)["image_embeds"].float().cpu()
+            return tower.encode(images).float().cpu()
 
-        ref_a = embed(reference_a[:1])
-        ref_b = embed(reference_b[:1]) if reference_b is not None else ref_a
-        whole = cosine(embed(image), ref_a)
-        first = second = torch.zeros_like(whole)
-        if split != "whole":
-            h1, h2 = halves(image, split)
-            first, second = cosine(embed(h1), ref_a), cosine(embed(h2), ref_b)
-        dirs = torch.zeros_like(whole)
-        if source_image is not None:
-            src = embed(source_image[:1])
-            dirs = directional(embed(image), src, src, ref_a)
+        n = image.shape[0]
+        zero = torch.zeros(n)
+        whole_e = embed(image)
+        parts = halves(image, split) if split != "whole" else None
+        half_e = (embed(parts[0]), embed(parts[1])) if parts else None
+        src = embed(source_image[:1]) if source_image is not None else None
+        img = dict(whole=zero, first=zero, second=zero, dirs=zero)
+        if reference_a is not None:
+            ref_a = embed(reference_a[:1])
+            ref_b = embed(reference_b[:1]) if reference_b is not None else ref_a
+            img["whole"] = cosine(whole_e, ref_a)
+            if half_e:
+                img["first"], img["second"] = cosine(half_e[0], ref_a), cosine(half_e[1], ref_b)
+            if src is not None:
+                img["dirs"] = directional(whole_e, src, src, ref_a)
+        txt = dict(whole=zero, first=zero, second=zero, dirs=zero)
+        if text_a is not None:
+            with on_compute_device(tower.open_clip):
+                t = tower.open_clip.encode_texts([text_a, text_b or text_a, source_text or text_a])
+            txt["whole"] = cosine(whole_e, t[:1])
+            if half_e:
+                txt["first"], txt["second"] = cosine(half_e[0], t[:1]), cosine(half_e[1], t[1:2])
+            if src is not None and source_text is not None:
+                txt["dirs"] = directional(whole_e, src, t[2:3], t[:1])
         tv = centre_strip_tv(image)
+        names = ("L", "R") if split == "left/right" else ("T", "B")
         lines = []
-        for i in range(image.shape[0]):
-            parts = [f"CLIP {whole[i]:.4f}"]
-            if split != "whole":
-                names = ("L", "R") if split == "left/right" else ("T", "B")
-                parts += [f"{names[0]} {first[i]:.4f}", f"{names[1]} {second[i]:.4f}"]
-            if source_image is not None:
-                parts.append(f"dCLIP {dirs[i]:.4f}")
-            parts.append(f"seam TV {tv[i]:.1f}")
-            lines.append(f"image {i}: " + "  ".join(parts))
+        for i in range(n):
+            row = []
+            if reference_a is not None:
+                row.append(f"CLIP-I {img['whole'][i]:.4f}")
+                if half_e:
+                    row += [f"{names[0]} {img['first'][i]:.4f}", f"{names[1]} {img['second'][i]:.4f}"]
+                if src is not None:
+                    row.append(f"dCLIP-I {img['dirs'][i]:.4f}")
+            if text_a is not None:
+                row.append(f"CLIP-T {txt['whole'][i]:.4f}")
+                if half_e:
+                    row += [f"{names[0]} {txt['first'][i]:.4f}", f"{names[1]} {txt['second'][i]:.4f}"]
+                if src is not None and source_text is not None:
+                    row.append(f"dCLIP {txt['dirs'][i]:.4f}")
+            row.append(f"seam TV {tv[i]:.1f}")
+            lines.append(f"image {i}: " + "  ".join(row))
         report = "\n".join(lines)
-        annotated = torch.cat([annotate(image[i:i + 1], lines[i]) for i in range(image.shape[0])])
-        return (float(whole.mean()), float(first.mean()), float(second.mean()), float(dirs.mean()), report, annotated)
+        annotated = torch.cat([annotate(image[i:i + 1], lines[i]) for i in range(n)])
+        return (float(img["whole"].mean()), float(img["first"].mean()), float(img["second"].mean()),
+                float(img["dirs"].mean()), report, annotated, float(txt["whole"].mean()), float(txt["first"].mean()),
+                float(txt["second"].mean()), float(txt["dirs"].mean()))
 
 
 NODES = [ClipScore]

@@ -44,7 +44,9 @@ def test_clip_score_node(comfy):
     image2 = torch.cat([image, torch.rand(1, 64, 96, 3, generator=g)])
     before = image2.clone()
     node = comfy.node("BlendspaceClipScore")
-    whole, first, second, dirs, report, annotated = node.score(cv, image2, ref_a, "left/right", ref_b, src)
+    whole, first, second, dirs, report, annotated, *text = node.score(image2, "left/right", clip_vision=cv,
+                                                                       reference_a=ref_a, reference_b=ref_b,
+                                                                       source_image=src)
 
     def emb(x):
         return cv.encode_image(x)["image_embeds"].float()
@@ -58,8 +60,35 @@ def test_clip_score_node(comfy):
     exp_dir = (d * t).sum(-1).mean().item()
     assert whole == pytest.approx(exp_whole, abs=1e-5) and first == pytest.approx(exp_first, abs=1e-5)
     assert second == pytest.approx(exp_second, abs=1e-5) and dirs == pytest.approx(exp_dir, abs=1e-5)
-    assert report.count("\n") == 1 and "L " in report and "dCLIP" in report
+    assert report.count("\n") == 1 and "L " in report and "dCLIP-I" in report and "CLIP-T" not in report
+    assert text == [0.0, 0.0, 0.0, 0.0]
     assert annotated.shape == image2.shape and not torch.equal(annotated[:, :12, :60], image2[:, :12, :60])
     assert torch.equal(image2, before)
-    only = node.score(cv, image, ref_a, "whole")
+    only = node.score(image, "whole", clip_vision=cv, reference_a=ref_a)
     assert only[1] == 0.0 and only[3] == 0.0 and "dCLIP" not in only[4]
+    with pytest.raises(ValueError, match="connect an open_clip model"):
+        node.score(image, "whole", clip_vision=cv, reference_a=ref_a, text_a="a bear")
+    with pytest.raises(ValueError, match="nothing to compare with"):
+        node.score(image, "whole", clip_vision=cv)
+
+
+def test_text_scores_with_open_clip(comfy, tmp_path):
+    """CLIP-T whole and per half, and seed 002's dCLIP (image change against text change), on a tiny open_clip."""
+    oc = comfy.pack.nodes.nodes_open_clip.OpenClipLoader.load_file(comfy.tiny.write_tiny_open_clip(str(tmp_path), 5))
+    g = torch.Generator().manual_seed(2)
+    image, src = torch.rand(2, 64, 96, 3, generator=g), torch.rand(1, 64, 96, 3, generator=g)
+    texts = ["A Minecraft-inspired rendering of a black bear", "A Van Gogh-style painting of a black bear",
+             "A picture of a black bear walking on grass"]
+    out = comfy.node("BlendspaceClipScore").score(image, "left/right", open_clip=oc, source_image=src, text_a=texts[0],
+                                                  text_b=texts[1], source_text=texts[2])
+    t = oc.encode_texts(texts)
+    e, el, er, es = (oc.encode_images(x) for x in (image, image[:, :, :48], image[:, :, 48:], src))
+
+    def cos(a, b):
+        return torch.nn.functional.cosine_similarity(a, b).mean().item()
+
+    n = torch.nn.functional.normalize
+    assert out[6] == pytest.approx(cos(e, t[:1]), abs=1e-5)
+    assert out[7] == pytest.approx(cos(el, t[:1]), abs=1e-5) and out[8] == pytest.approx(cos(er, t[1:2]), abs=1e-5)
+    assert out[9] == pytest.approx(cos(n(e - es, dim=-1), n(t[:1] - t[2:3], dim=-1)), abs=1e-5)
+    assert out[0] == 0.0 and "CLIP-T" in out[4] and "dCLIP " in out[4] and "CLIP-I" not in out[4]
