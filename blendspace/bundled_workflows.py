@@ -107,40 +107,61 @@ def dual_style_baselines(g: UIGraph) -> str:
             "source = style A image, destination = style B image). Seed 42.")
 
 
-def _images_mixing(g: UIGraph, content: tuple[str, str], style: tuple[str, str], seed: int, noise: float,
-                   latent_t: float, prompt_t: float, clip_t: float) -> None:
+LAION_B32 = "CLIP-ViT-B-32-laion2B-s34B-b79K/open_clip_model.safetensors"
+COCA_L14 = "CoCa-ViT-L-14-laion2B-s13B-b90k/open_clip_model.safetensors"
+
+
+def _mixing_inputs(g: UIGraph, content: tuple[str, str | None], style: tuple[str, str | None]):
+    """Checkpoint, the two prompts (typed, or CoCa captions when None), the 512x512 images and their latents,
+    and the seed's LAION ViT-B-32 guidance CLIP."""
     ck = _checkpoint(g, SD14)
-    cp = _text(g, ck, content[1], "Content prompt", 0)
-    sp = _text(g, ck, style[1], "Style prompt", 200)
+    coca = None
+    prompts, images, latents = [], [], []
+    for i, ((name, prompt), role) in enumerate(((content, "Content"), (style, "Style"))):
+        img = g.add("LoadImage", {"image": name}, title=f"{role} image", pos=(0, 600 + 350 * i))
+        if prompt is None:
+            if coca is None:
+                coca = g.add("BlendspaceOpenClipLoader", {"clip_name": COCA_L14, "architecture": "coca_ViT-L-14"},
+                             title="CoCa captioner (coca_ViT-L-14, laion2B-s13B-b90k)", pos=(0, 1500))
+            cap = g.add("BlendspaceCocaCaption", {"prompt": ""}, title=f"{role} prompt from CoCa",
+                        pos=(300, 1000 + 200 * i), inputs={"open_clip": (coca, 0), "image": (img, 0)})
+            prompts.append(g.add("CLIPTextEncode", {"text": ""}, title=f"{role} prompt", pos=(400, 200 * i),
+                                 inputs={"clip": (ck, 1), "text": (cap, 0)}))
+        else:
+            prompts.append(_text(g, ck, prompt, f"{role} prompt", 200 * i))
+        scaled = g.add("ImageScale", {"upscale_method": "lanczos", "width": 512, "height": 512, "crop": "disabled"},
+                       pos=(300, 600 + 350 * i), inputs={"image": (img, 0)})
+        images.append(scaled)
+        latents.append(g.add("VAEEncode", pos=(600, 600 + 350 * i), inputs={"pixels": (scaled, 0), "vae": (ck, 2)}))
+    oc = g.add("BlendspaceOpenClipLoader", {"clip_name": LAION_B32, "architecture": "ViT-B-32"},
+               title="Guidance CLIP (LAION ViT-B-32, laion2B-s34B-b79K)", pos=(0, 1300))
     neg = _text(g, ck, "", "Negative (empty, as the source)", 400)
+    return ck, prompts, images, latents, oc, neg
+
+
+def _images_mixing(g: UIGraph, content: tuple[str, str | None], style: tuple[str, str | None], seed: int, noise: float,
+                   latent_t: float, prompt_t: float, clip_t: float) -> None:
+    ck, (cp, sp), images, latents, oc, neg = _mixing_inputs(g, content, style)
     mixed = g.add("SlerpConditioning", {"t": prompt_t, "mode": "whole tensor (source)", "method": "slerp"},
                   title="slerp_prompt_style_strength", pos=(700, 0), inputs={"conditioning_a": (cp, 0),
                                                                              "conditioning_b": (sp, 0)})
-    latents = []
-    for i, (name, title) in enumerate(((content[0], "Content image"), (style[0], "Style image"))):
-        img = g.add("LoadImage", {"image": name}, title=title, pos=(0, 600 + 350 * i))
-        scaled = g.add("ImageScale", {"upscale_method": "lanczos", "width": 512, "height": 512, "crop": "disabled"},
-                       pos=(300, 600 + 350 * i), inputs={"image": (img, 0)})
-        latents.append((img, g.add("VAEEncode", pos=(600, 600 + 350 * i),
-                                   inputs={"pixels": (scaled, 0), "vae": (ck, 2)})))
-    cv = g.add("CLIPVisionLoader", {"clip_name": VIT_L}, pos=(0, 1300))
     target = g.add("BlendspaceSlerpClipImageEmbeds", {"slerp_clip_image_style_strength": clip_t}, pos=(700, 1300),
-                   inputs={"clip_vision": (cv, 0), "content_image": (latents[0][0], 0),
-                           "style_image": (latents[1][0], 0)})
+                   inputs={"open_clip": (oc, 0), "content_image": (images[0], 0), "style_image": (images[1], 0)})
     s = g.add("ClipImageGuidanceSampler", {"seed": seed, "steps": 50, "cfg": 9.0, "sampler_name": "ddim",
                                            "scheduler": "ddim_uniform", "denoise": noise,
                                            "strength_mode": "diffusers (source)", "clip_guidance_scale": 100.0,
                                            "gradient": "exact (through the U-Net, source)",
                                            "slerp_latent_style_strength": latent_t}, pos=(1050, 300),
               inputs={"model": (ck, 0), "positive": (mixed, 0), "negative": (neg, 0),
-                      "latent_image": (latents[0][1], 0), "vae": (ck, 2), "clip_vision": (cv, 0),
-                      "target": (target, 0), "latent_style": (latents[1][1], 0)})
+                      "latent_image": (latents[0], 0), "vae": (ck, 2), "open_clip": (oc, 0),
+                      "target": (target, 0), "latent_style": (latents[1], 0)})
     _decode_save(g, ck, (s, 0), "Blendspace/images_mixing")
 
 
 MIXING_NOTE = (" SD-1.4, 50 steps (DDIM stands in for the source's PNDM), CFG 9, CLIP guidance 100 with the exact "
-               "gradient, 512x512 (aspect not kept, as the source). The source guides with open_clip's LAION "
-               "ViT-B-32; until Blendspace's open_clip loader lands this uses a core CLIP vision model (ViT-L/14).")
+               "gradient and the seed's LAION ViT-B-32 (put the repository's open_clip_model.safetensors and "
+               "open_clip_config.json in models/open_clip/CLIP-ViT-B-32-laion2B-s34B-b79K/), 512x512 (aspect not "
+               "kept, as the source).")
 
 
 def images_mixing_style_to_content(g: UIGraph) -> str:
@@ -155,6 +176,36 @@ def images_mixing_content_to_style(g: UIGraph) -> str:
     return ("Seed 000, experiment E2 and the README's 'from content to style' preset: content shrek, style "
             "gigachad, prompts 'shrek' / 'gigachad', seed 17, noise_strength 0.7 (preset: 0.5), latent 0.2, "
             "prompt 0.8, CLIP image 0.8." + MIXING_NOTE)
+
+
+def images_mixing_coca(g: UIGraph) -> str:
+    _images_mixing(g, ("boromir.jpg", None), ("gigachad.jpg", None), 17, 0.65, 0.9, 0.1, 0.1)
+    return ("Seed 000, experiment E6 (the diffusers community README): content boromir, style gigachad, both prompts "
+            "written by CoCa (coca_ViT-L-14, laion2B-s13B-b90k; beam search 6 beams in 3 groups, 5 to 30 tokens, "
+            "cleaned as the source), seed 17, noise_strength 0.65, latent 0.9, prompt 0.1, CLIP image 0.1. Type a "
+            "prompt into a CoCa node to use it instead of the caption." + MIXING_NOTE)
+
+
+def images_mixing_grid_search(g: UIGraph) -> str:
+    ck, (cp, sp), images, _latents, oc, neg = _mixing_inputs(g, ("boromir.jpg", "boromir"),
+                                                             ("gigachad.jpg", "gigachad"))
+    s = g.add("BlendspaceMixGridSearch", {"seed": 117, "steps": 50, "cfg": 9.0, "sampler_name": "ddim",
+                                          "scheduler": "ddim_uniform", "clip_guidance_scale": 100.0,
+                                          "gradient": "exact (through the U-Net, source)",
+                                          "noise_strength": "0.5, 0.6, 0.7", "slerp_latent_style_strength": "0.2, 0.8",
+                                          "slerp_prompt_style_strength": "0.2, 0.8",
+                                          "slerp_clip_image_style_strength": "0.2, 0.8", "columns": 4},
+              pos=(1050, 300), inputs={"model": (ck, 0), "content_positive": (cp, 0), "style_positive": (sp, 0),
+                                       "negative": (neg, 0), "content_image": (images[0], 0),
+                                       "style_image": (images[1], 0), "vae": (ck, 2), "open_clip": (oc, 0)})
+    g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_grid"}, title="Grid, labelled", pos=(1500, 0),
+          inputs={"images": (s, 2)})
+    g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_best"}, title="Best mix", pos=(1500, 400),
+          inputs={"images": (s, 0)})
+    return ("Seed 000's 'find the best mix by complete enumeration' (its notebook is lost, so the grid is the README's "
+            "advice: noise_strength 0.5-0.7 and the two presets' strengths 0.2 / 0.8), on E1's images and prompts, "
+            "seed 117: 24 CLIP-guided runs scored by CLIP similarity to both images; the best is the highest lower "
+            "score. The report and the best strengths are outputs too (wire them into a mixing workflow)." + MIXING_NOTE)
 
 
 def _flex_img2img(g: UIGraph, settings: dict, prompt: str, init: bool, note: str, guide_text: str | None = None,
@@ -355,6 +406,8 @@ WORKFLOWS: dict[str, tuple[Callable[[UIGraph], str], str, str]] = {
                                        "000"),
     "images_mixing_content_to_style": (images_mixing_content_to_style, "CLIP-guided mixing, content to style (E2)",
                                        "000"),
+    "images_mixing_coca": (images_mixing_coca, "CLIP-guided mixing with CoCa captions as prompts (E6)", "000"),
+    "images_mixing_grid_search": (images_mixing_grid_search, "Find the best mix: parameter grid scored by CLIP", "000"),
     "dual_style_epsilon": (dual_style_epsilon, "Dual-style epsilon blend (D3)", "002"),
     "dual_style_cross_attention": (dual_style_cross_attention, "Dual-style cross-attention (D4)", "002"),
     "dual_style_baselines": (dual_style_baselines, "Prompt concatenation and pixel interpolation (D2, D6)", "002"),
@@ -381,3 +434,17 @@ def build(name: str, node_defs, outputs) -> dict:
 
 def nodes_used(workflow: dict) -> list[str]:
     return sorted({n["type"] for n in workflow["nodes"] if n["type"] != "Note"})
+
+
+SOURCES = {"000": "seed 000 (CLIP Guided Images Mixing)", "001": "seed 001 (FlexDiffuse)",
+           "002": "seed 002 (Seamless dual-style)", "003": "seed 003 (img2img blog)", "004": "seed 004 (StableFused)"}
+
+
+def readme_table(workflows: dict[str, dict]) -> str:
+    """The README's workflow table from the built workflows (name → UI JSON), in WORKFLOWS order."""
+    lines = ["| workflow | technique | source document | nodes used |", "|---|---|---|---|"]
+    for name, (_, what, seed) in WORKFLOWS.items():
+        nodes = ", ".join(f"`{n}`" for n in nodes_used(workflows[name]))
+        lines.append(f"| `{name}.json` | {what} | {SOURCES[seed]} | {nodes} |")
+    return "\n".join(lines)
+

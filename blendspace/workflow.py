@@ -197,7 +197,13 @@ class UIGraph:
         node = self.nodes[dst - 1]
         targets = [i for i, inp in enumerate(node["inputs"]) if inp["name"] == name]
         if not targets:
-            raise WorkflowError(f"{node['type']} has no input socket {name!r}")
+            widget = {n: (k, o) for n, k, o in _ordered_inputs(self.defs[node["type"]]) if is_widget(k, o)}.get(name)
+            if widget is None:
+                raise WorkflowError(f"{node['type']} has no input socket or widget {name!r}")
+            # a widget converted to an input, as the frontend saves it (its value slot stays in widgets_values)
+            kind = widget[0] if isinstance(widget[0], str) else "COMBO"
+            node["inputs"].append({"name": name, "type": kind, "widget": {"name": name}, "link": None})
+            targets = [len(node["inputs"]) - 1]
         link_id = len(self.links) + 1
         otype = self.nodes[src - 1]["outputs"][slot]["type"]
         self.links.append([link_id, src, slot, dst, targets[0], otype])

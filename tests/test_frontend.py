@@ -132,6 +132,9 @@ def test_workflow_loads_in_the_frontend_with_its_values(page, path):
             f"{path.name} node {node['id']} ({node['type']}) shows {got}, the workflow says {want}"
     out = os.environ.get("BLENDSPACE_THUMBNAILS")
     target = Path(out) / f"{path.stem}.jpg" if out else Path(os.environ.get("TMPDIR", "/tmp")) / f"{path.stem}.jpg"
+    # the current frontend may open its template browser for a first-time user: close any dialog over the canvas
+    page.evaluate("() => document.querySelectorAll('.p-dialog-close-button, .p-dialog-header-close')"
+                  ".forEach(b => b.click())")
     page.wait_for_timeout(300)  # let the canvas draw the loaded graph
     page.screenshot(path=str(target), type="jpeg", quality=70)
     assert target.stat().st_size > 10_000

@@ -95,6 +95,13 @@ def test_committed_workflows_are_what_the_definitions_build(comfy):
         assert committed == build(name, defs, outs), f"workflows/{name}.json is stale: python -m blendspace build-workflows"
 
 
+def test_readme_lists_every_bundled_workflow():
+    from blendspace.bundled_workflows import readme_table
+    built = {name: json.loads((REPO / "workflows" / f"{name}.json").read_text()) for name in WORKFLOWS}
+    assert readme_table(built) in (REPO / "README.md").read_text(), "README's workflow table is stale"
+    assert {p.stem for p in WORKFLOW_FILES} == set(WORKFLOWS)
+
+
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=[p.stem for p in WORKFLOW_FILES])
 def test_workflow_converts_validates_and_runs_on_tiny_models(comfy, path):
     defs, _ = node_definitions(comfy.nodes)
