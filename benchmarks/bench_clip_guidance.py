@@ -29,7 +29,7 @@ def main() -> None:
         pos, neg = h.tiny.encode_prompt(clip, "a cat"), h.tiny.encode_prompt(clip, "")
         g = torch.Generator().manual_seed(0)
         content, style = torch.rand(1, 256, 256, 3, generator=g), torch.rand(1, 256, 256, 3, generator=g)
-        target = h.node("BlendspaceSlerpClipImageEmbeds").mix(cv, 0.5, content, style)[0]
+        target = h.node("BlendspaceSlerpClipImageEmbeds").mix(0.5, clip_vision=cv, content_image=content, style_image=style)[0]
         latent = {"samples": torch.zeros(1, 4, 32, 32)}
         node = h.node("ClipImageGuidanceSampler")
 
