@@ -22,9 +22,8 @@ def diffusion_model(model):
     return model.model.diffusion_model
 
 
-def cross_attention_blocks(model) -> list[tuple[str, int]]:
-    """The U-Net blocks holding a SpatialTransformer, as ComfyUI's replace-patch keys ``(name, index)``."""
-    unet = diffusion_model(model)
+def transformer_blocks(unet) -> list[tuple[str, int]]:
+    """``(name, index)`` of the blocks of a U-Net (``diffusion_model``) that hold a SpatialTransformer."""
     parts = (("input", getattr(unet, "input_blocks", [])), ("middle", [getattr(unet, "middle_block", None)]),
              ("output", getattr(unet, "output_blocks", [])))
     keys = []
@@ -32,6 +31,12 @@ def cross_attention_blocks(model) -> list[tuple[str, int]]:
         for i, block in enumerate(blocks):
             if block is not None and any(type(m).__name__ == "SpatialTransformer" for m in block.modules()):
                 keys.append((name, i))
+    return keys
+
+
+def cross_attention_blocks(model) -> list[tuple[str, int]]:
+    """The U-Net blocks holding a SpatialTransformer, as ComfyUI's replace-patch keys ``(name, index)``."""
+    keys = transformer_blocks(diffusion_model(model))
     if not keys:
         raise BlendspaceInputError("this model has no U-Net cross-attention blocks (SD1.x, SD2.x and SDXL have them; "
                                    "Flux, SD3 and other transformer models do not): use DualStyleEpsilonMix instead.")
@@ -84,6 +89,30 @@ def chain_attn2_replace(model, blocks: list[tuple[str, int]], make_replace: Call
             if len(key) == 3 and key[0] == name and key[1] == index:
                 model.set_model_attn2_replace(make_replace(previous), name, index, key[2])
         model.set_model_attn2_replace(make_replace(existing.get((name, index))), name, index)
+
+
+def sdpa_attention(q, k, v, extra_options):
+    """An attn1/attn2 replace patch computing plain attention with PyTorch's SDPA kernel."""
+    import torch.nn.functional as F
+    heads = extra_options["n_heads"]
+    b, _, inner = q.shape
+    q, k, v = (t.reshape(b, -1, heads, inner // heads).transpose(1, 2) for t in (q, k, v))
+    return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, -1, inner)
+
+
+def with_sdpa_attention(model_options: dict, unet) -> dict:
+    """A copy of ``model_options`` whose self- and cross-attention use :func:`sdpa_attention` in every
+    transformer block that has no replace patch of its own (those are kept as they are)."""
+    to = dict(model_options.get("transformer_options", {}))
+    replace = {k: dict(v) for k, v in to.get("patches_replace", {}).items()}
+    for attn in ("attn1", "attn2"):
+        patches = replace.setdefault(attn, {})
+        taken = {key[:2] for key in patches}
+        for block in transformer_blocks(unet):
+            if block not in taken:
+                patches[block] = sdpa_attention
+    to["patches_replace"] = replace
+    return {**model_options, "transformer_options": to}
 
 
 def sampler_names() -> list[str]:

@@ -213,7 +213,11 @@ class _Guidance:
         with torch.inference_mode(False), torch.enable_grad():
             if self.exact:
                 x_k = x.detach().clone().requires_grad_(True)
-                x0 = _cond_prediction(cache["unet"], args["cond"], x_k, sig.clone(), args.get("model_options", {}))
+                # same math, but attention through PyTorch's SDPA, whose backward is far cheaper than the CPU
+                # sub-quadratic kernel's (blocks with their own replace patch keep it)
+                options = comfy_compat.with_sdpa_attention(args.get("model_options", {}),
+                                                           getattr(cache["unet"], "diffusion_model", None))
+                x0 = _cond_prediction(cache["unet"], args["cond"], x_k, sig.clone(), options)
                 s = guided_blend(x0, x_k, sig.clone())
                 wrt = x_k
             else:

@@ -248,3 +248,30 @@ def test_guidance_on_v_prediction_models_and_batches(comfy, setup):
             guided = _guided(comfy, s2, target, 1000.0, gradient, model=model, strength_mode="comfyui denoise")
             assert guided.shape == batch["samples"].shape and torch.isfinite(guided).all()
             assert not torch.allclose(guided, plain)
+
+
+def test_grad_pass_attention_is_the_same_math_and_keeps_other_patches(comfy, setup):
+    compat = comfy.pack.nodes.comfy_compat
+    base = setup["model"].model
+    unet = base.diffusion_model
+    blocks = compat.transformer_blocks(unet)
+    assert blocks and ("middle", 0) in blocks
+
+    def other(q, k, v, extra):
+        return q
+
+    own = (blocks[0][0], blocks[0][1], 0)
+    options = {"transformer_options": {"patches_replace": {"attn2": {own: other}}}}
+    new = compat.with_sdpa_attention(options, unet)
+    replace = new["transformer_options"]["patches_replace"]
+    assert replace["attn2"][own] is other and blocks[0] not in replace["attn2"], "a block's own patch is kept"
+    assert all(replace["attn1"][b] is compat.sdpa_attention for b in blocks)
+    assert all(replace["attn2"][b] is compat.sdpa_attention for b in blocks[1:])
+    assert options == {"transformer_options": {"patches_replace": {"attn2": {own: other}}}}, "input not changed"
+    g = torch.Generator().manual_seed(0)
+    x, ctx, t = torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 77, 32, generator=g), torch.tensor([3.0, 7.0])
+    plain = base.apply_model(x, t, c_crossattn=ctx, transformer_options={})
+    sdpa = base.apply_model(x, t, c_crossattn=ctx,
+                            transformer_options=compat.with_sdpa_attention({}, unet)["transformer_options"])
+    assert torch.allclose(plain, sdpa, atol=1e-4) and not torch.equal(plain, base.apply_model(
+        x, t, c_crossattn=ctx, transformer_options=new["transformer_options"]))
