@@ -25,7 +25,7 @@ from ..blendspace.latents import BlendspaceInputError, match_pair, samples_of
 from ..blendspace.slerp import slerp
 from ..blendspace.strength_sweep import STRENGTH_MODES, diffusers_start_step
 from . import comfy_compat
-from .nodes_open_clip import OPEN_CLIP_TYPE, require_open_clip
+from .nodes_open_clip import OPEN_CLIP_TYPE, on_compute_device, require_open_clip
 
 TARGET_TYPE = "BLENDSPACE_CLIP_TARGET"
 GRADIENTS = ("exact (through the U-Net, source)", "fast (decoder only)")
@@ -58,12 +58,8 @@ class ImageTower:
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Projected embeddings of an IMAGE batch, preprocessed as CLIP expects (resize, centre crop)."""
         if self.open_clip is not None:
-            import comfy.model_management as mm
-            self.open_clip.model.to(mm.get_torch_device())
-            try:
+            with on_compute_device(self.open_clip):
                 return self.open_clip.encode_images(images)
-            finally:
-                self.open_clip.model.to(mm.text_encoder_offload_device())
         return self.clip_vision.encode_image(images)["image_embeds"].float()
 
     def embed(self, module, pixels: torch.Tensor) -> torch.Tensor:
@@ -122,14 +118,20 @@ class SlerpClipImageEmbeds:
     def mix(self, slerp_clip_image_style_strength, clip_vision=None, open_clip=None, content_image=None,
             style_image=None, content_clip_vision_output=None, style_clip_vision_output=None):
         tower = ImageTower(clip_vision, open_clip)
-        c = torch.nn.functional.normalize(_embeds(tower, content_image, content_clip_vision_output, "content image"),
-                                          dim=-1)
-        s = torch.nn.functional.normalize(_embeds(tower, style_image, style_clip_vision_output, "style image"), dim=-1)
-        if c.shape != s.shape:
-            raise BlendspaceInputError(f"content and style embeddings differ ({tuple(c.shape)} vs {tuple(s.shape)}): "
-                                       "encode both with the same CLIP vision model, one image each.")
-        mixed = slerp(c, s, float(slerp_clip_image_style_strength), per="tensor")
-        return (ClipTarget(embeds=mixed.cpu(), dim=int(mixed.shape[-1])),)
+        c = _embeds(tower, content_image, content_clip_vision_output, "content image")
+        s = _embeds(tower, style_image, style_clip_vision_output, "style image")
+        return (mixed_target(c, s, slerp_clip_image_style_strength),)
+
+
+def mixed_target(content: torch.Tensor, style: torch.Tensor, t: float) -> ClipTarget:
+    """The guidance target: the slerp (one tensor, as the source) of the unit content and style embeddings."""
+    c = torch.nn.functional.normalize(content.float(), dim=-1)
+    s = torch.nn.functional.normalize(style.float(), dim=-1)
+    if c.shape != s.shape:
+        raise BlendspaceInputError(f"content and style embeddings differ ({tuple(c.shape)} vs {tuple(s.shape)}): "
+                                   "encode both with the same CLIP vision model, one image each.")
+    mixed = slerp(c, s, float(t), per="tensor")
+    return ClipTarget(embeds=mixed.cpu(), dim=int(mixed.shape[-1]))
 
 
 def clip_image_embeds(model, pixels: torch.Tensor) -> torch.Tensor:

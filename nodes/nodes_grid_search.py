@@ -1,7 +1,7 @@
 """BlendspaceMixGridSearch: seed 000's find-the-best-mix by complete enumeration, scored with CLIP.
 
 Grid, objective and layout: ``blendspace/grid_search.py``. Each cell is exactly what the image-mixing
-workflows run (Slerp Conditioning, Slerp CLIP Image Embeds and CLIP Image Guidance Sampler with the
+workflows run (Slerp Conditioning, Slerp CLIP Image Embeds' target and CLIP Image Guidance Sampler with the
 style latent), so a cell's settings reproduce its image there.
 """
 
@@ -22,7 +22,7 @@ from ..blendspace.grid_search import objective as objective_scores
 from ..blendspace.latents import BlendspaceInputError
 from ..blendspace.strength_sweep import STRENGTH_MODES, diffusers_start_step
 from . import comfy_compat
-from .nodes_clip_guidance import GRADIENTS, ClipImageGuidanceSampler, ImageTower, SlerpClipImageEmbeds
+from .nodes_clip_guidance import GRADIENTS, ClipImageGuidanceSampler, ImageTower, mixed_target
 from .nodes_clip_scores import annotate
 from .nodes_open_clip import OPEN_CLIP_TYPE
 from .nodes_slerp import SlerpConditioning
@@ -58,11 +58,9 @@ class MixGridSearch:
     @classmethod
     def INPUT_TYPES(cls):
         sampler = ClipImageGuidanceSampler.INPUT_TYPES()["required"]
-        keep = ("model", "seed", "steps", "cfg", "sampler_name", "scheduler", "negative", "vae", "clip_guidance_scale",
-                "gradient")
         return {
             "required": {
-                **{k: sampler[k] for k in keep[:6]},
+                **{k: sampler[k] for k in ("model", "seed", "steps", "cfg", "sampler_name", "scheduler")},
                 "content_positive": ("CONDITIONING", {"tooltip": "The content prompt (or its CoCa caption), encoded."}),
                 "style_positive": ("CONDITIONING", {"tooltip": "The style prompt (or its CoCa caption), encoded."}),
                 "negative": sampler["negative"],
@@ -89,8 +87,7 @@ class MixGridSearch:
                content_image, style_image, vae, clip_guidance_scale, gradient, noise_strength,
                slerp_latent_style_strength, slerp_prompt_style_strength, slerp_clip_image_style_strength, objective=OBJECTIVES[0],
                columns=4, clip_vision=None, open_clip=None):
-        which = objective
-        if which not in OBJECTIVES:
+        if objective not in OBJECTIVES:
             raise BlendspaceInputError(f"objective must be one of {OBJECTIVES}")
         if gradient not in GRADIENTS:
             raise BlendspaceInputError(f"gradient must be one of {GRADIENTS}")
@@ -107,16 +104,16 @@ class MixGridSearch:
         tower = ImageTower(clip_vision, open_clip)
         content_latent = {"samples": vae.encode(content_image[:1, :, :, :3])}
         style_latent = {"samples": vae.encode(style_image[:1, :, :, :3])}
+        # encoded once: the cells' targets (their slerps) and the scores (cosines) all use these two embeddings
         ref_c, ref_s = tower.encode(content_image[:1]).float().cpu(), tower.encode(style_image[:1]).float().cpu()
         runs = [steps - diffusers_start_step(steps, c["noise_strength"]) for c in cells]
         progress = comfy_compat.Progress(sum(runs))
-        sampler, target_node, cond_node = ClipImageGuidanceSampler(), SlerpClipImageEmbeds(), SlerpConditioning()
+        sampler, cond_node = ClipImageGuidanceSampler(), SlerpConditioning()
         images = []
         for cell, run in zip(cells, runs, strict=True):
             progress.check()
             positive = cond_node.mix(content_positive, style_positive, cell["slerp_prompt_style_strength"])[0]
-            target = target_node.mix(cell["slerp_clip_image_style_strength"], clip_vision=clip_vision,
-                                     open_clip=open_clip, content_image=content_image[:1], style_image=style_image[:1])[0]
+            target = mixed_target(ref_c, ref_s, cell["slerp_clip_image_style_strength"])
             latent = sampler.sample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, content_latent,
                                     cell["noise_strength"], strength_mode=STRENGTH_MODES[0], latent_style=style_latent,
                                     slerp_latent_style_strength=cell["slerp_latent_style_strength"],
@@ -130,7 +127,7 @@ class MixGridSearch:
         emb = tower.encode(batch).float().cpu()
         sim_c = torch.nn.functional.cosine_similarity(emb, ref_c)
         sim_s = torch.nn.functional.cosine_similarity(emb, ref_s)
-        scores = objective_scores(sim_c, sim_s, which)
+        scores = objective_scores(sim_c, sim_s, objective)
         best = best_index(scores)
         rows = [(i, f"{cell_label(c)} | content {sim_c[i]:.4f} style {sim_s[i]:.4f} score {scores[i]:.4f}")
                 for i, c in enumerate(cells)]
