@@ -100,15 +100,16 @@ def sdpa_attention(q, k, v, extra_options):
     return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, -1, inner)
 
 
-def with_sdpa_attention(model_options: dict, unet) -> dict:
+def with_sdpa_attention(model_options: dict, blocks: list[tuple[str, int]]) -> dict:
     """A copy of ``model_options`` whose self- and cross-attention use :func:`sdpa_attention` in every
-    transformer block that has no replace patch of its own (those are kept as they are)."""
+    transformer block of ``blocks`` (from :func:`transformer_blocks`) that has no replace patch of its own
+    (those are kept as they are)."""
     to = dict(model_options.get("transformer_options", {}))
     replace = {k: dict(v) for k, v in to.get("patches_replace", {}).items()}
     for attn in ("attn1", "attn2"):
         patches = replace.setdefault(attn, {})
         taken = {key[:2] for key in patches}
-        for block in transformer_blocks(unet):
+        for block in blocks:
             if block not in taken:
                 patches[block] = sdpa_attention
     to["patches_replace"] = replace

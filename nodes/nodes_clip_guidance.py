@@ -182,6 +182,7 @@ class _Guidance:
             self.cache["generator"] = torch.Generator().manual_seed(self.seed)
         if self.exact and "unet" not in self.cache:
             self.cache["unet"] = self._frozen_copy(model, device)
+            self.cache["blocks"] = comfy_compat.transformer_blocks(getattr(model, "diffusion_model", None))
         return self.cache
 
     def _embed(self, decoder, clip, model, s):
@@ -217,8 +218,7 @@ class _Guidance:
                 x_k = x.detach().clone().requires_grad_(True)
                 # same math, but attention through PyTorch's SDPA, whose backward is far cheaper than the CPU
                 # sub-quadratic kernel's (blocks with their own replace patch keep it)
-                options = comfy_compat.with_sdpa_attention(args.get("model_options", {}),
-                                                           getattr(cache["unet"], "diffusion_model", None))
+                options = comfy_compat.with_sdpa_attention(args.get("model_options", {}), cache["blocks"])
                 x0 = _cond_prediction(cache["unet"], args["cond"], x_k, sig.clone(), options)
                 s = guided_blend(x0, x_k, sig.clone())
                 wrt = x_k

@@ -262,7 +262,7 @@ def test_grad_pass_attention_is_the_same_math_and_keeps_other_patches(comfy, set
 
     own = (blocks[0][0], blocks[0][1], 0)
     options = {"transformer_options": {"patches_replace": {"attn2": {own: other}}}}
-    new = compat.with_sdpa_attention(options, unet)
+    new = compat.with_sdpa_attention(options, blocks)
     replace = new["transformer_options"]["patches_replace"]
     assert replace["attn2"][own] is other and blocks[0] not in replace["attn2"], "a block's own patch is kept"
     assert all(replace["attn1"][b] is compat.sdpa_attention for b in blocks)
@@ -272,6 +272,6 @@ def test_grad_pass_attention_is_the_same_math_and_keeps_other_patches(comfy, set
     x, ctx, t = torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 77, 32, generator=g), torch.tensor([3.0, 7.0])
     plain = base.apply_model(x, t, c_crossattn=ctx, transformer_options={})
     sdpa = base.apply_model(x, t, c_crossattn=ctx,
-                            transformer_options=compat.with_sdpa_attention({}, unet)["transformer_options"])
+                            transformer_options=compat.with_sdpa_attention({}, blocks)["transformer_options"])
     assert torch.allclose(plain, sdpa, atol=1e-4) and not torch.equal(plain, base.apply_model(
         x, t, c_crossattn=ctx, transformer_options=new["transformer_options"]))
