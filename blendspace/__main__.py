@@ -89,8 +89,8 @@ def build_workflows(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import IMAGE_SUFFIXES, load_image, samples_from_folders, samples_from_manifest, to_csv
     from .evaluation import evaluate as run_evaluation
-    from .evaluation import load_image, samples_from_folders, samples_from_manifest, to_csv
     from .open_clip_models import load_open_clip
     if args.manifest:
         samples = samples_from_manifest(Path(args.manifest))
@@ -111,7 +111,7 @@ def evaluate(args: argparse.Namespace) -> int:
         net.load_state_dict(read_state_dict(Path(args.vgg19)))
         vgg = net.features.eval()
         refs = [load_image(p) for p in sorted(Path(args.style_refs).iterdir())
-                if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")]
+                if p.suffix.lower() in IMAGE_SUFFIXES]
     rows = run_evaluation(samples, model.encode_images, model.encode_texts, vgg, refs, args.gram == "faithful")
     table = to_csv(rows)
     if args.out:

@@ -16,6 +16,7 @@ Imports open_clip lazily and nothing from ComfyUI.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,9 +129,14 @@ class OpenClipModel:
         with torch.no_grad():
             return self.image_features(self.preprocess(images)).cpu()
 
-    def tokenize(self, texts: list[str]) -> torch.Tensor:
+    @functools.cached_property
+    def tokenizer(self):
+        """open_clip's BPE tokenizer at the model's context length (built once: it reads the vocabulary file)."""
         import open_clip
-        return open_clip.SimpleTokenizer(context_length=self.context_length)(texts)
+        return open_clip.SimpleTokenizer(context_length=self.context_length)
+
+    def tokenize(self, texts: list[str]) -> torch.Tensor:
+        return self.tokenizer(texts)
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         with torch.no_grad():
@@ -142,7 +148,6 @@ class OpenClipModel:
         if not self.is_coca:
             raise BlendspaceInputError(f"{self.name} is not a CoCa model: load a coca_* architecture (the seed used "
                                        "coca_ViT-L-14, laion2B-s13B-b90k) to caption images.")
-        import open_clip
         pixels = self.preprocess(images).to(self.device, self.dtype)
         pixels = pixels.repeat_interleave(num_beams, 0)
         with torch.no_grad():
@@ -155,8 +160,7 @@ class OpenClipModel:
                                      min_seq_len=min_seq_len, seq_len=seq_len, repetition_penalty=repetition_penalty,
                                      sot=SOT_TOKEN, eot=EOT_TOKEN, pad=getattr(self.model, "pad_id", 0),
                                      device=self.device)
-        tok = open_clip.SimpleTokenizer()
-        return [clean_caption(tok.decode(s + [EOT_TOKEN])) for s in seqs]
+        return [clean_caption(self.tokenizer.decode(s + [EOT_TOKEN])) for s in seqs]
 
 
 def load_open_clip(path: str | Path, architecture: str = AUTO, precision: str = "fp32") -> OpenClipModel:
