@@ -152,20 +152,24 @@ def clip_image_embeds(model, pixels: torch.Tensor) -> torch.Tensor:
 
 
 class _Guidance:
-    """The post-CFG function of one patched model, with its lazily built grad-capable copies."""
+    """The post-CFG function of one patched model, with its lazily built grad-capable copies. ``copies``: a dict
+    shared by several guidances of the same models (the grid search's cells), freed by its owner, not by
+    :meth:`release`."""
 
     def __init__(self, vae, tower: ImageTower, target: ClipTarget, scale: float, exact: bool, num_cutouts: int,
-                 sigma_range: tuple[float, float], every: int, seed: int):
+                 sigma_range: tuple[float, float], every: int, seed: int, copies: dict | None = None):
         self.vae, self.tower, self.target = vae, tower, target
         self.scale, self.exact, self.num_cutouts = float(scale), exact, int(num_cutouts)
         self.sigma_start, self.sigma_end = sigma_range
         self.every = max(1, int(every))
-        self.seed = seed
-        self.cache: dict = {}
+        self.generator = torch.Generator().manual_seed(seed)
+        self.shared = copies is not None
+        self.cache: dict = copies if copies is not None else {}
         self.calls = 0
 
     def release(self) -> None:
-        self.cache.clear()
+        if not self.shared:
+            self.cache.clear()
         self.calls = 0
 
     def _frozen_copy(self, module, device):
@@ -179,7 +183,6 @@ class _Guidance:
         if "decoder" not in self.cache:
             self.cache["decoder"] = self._frozen_copy(self.vae.first_stage_model, device)
             self.cache["clip"] = self._frozen_copy(self.tower.module, device)
-            self.cache["generator"] = torch.Generator().manual_seed(self.seed)
         if self.exact and "unet" not in self.cache:
             self.cache["unet"] = self._frozen_copy(model, device)
             self.cache["blocks"] = comfy_compat.transformer_blocks(getattr(model, "diffusion_model", None))
@@ -191,7 +194,7 @@ class _Guidance:
         img = ((img.float() + 1.0) / 2.0).clamp(0.0, 1.0)
         size, mean, std = self.tower.size, self.tower.mean, self.tower.std
         if self.num_cutouts > 0:
-            pixels = make_cutouts(img, size, self.num_cutouts, 1.0, self.cache["generator"])
+            pixels = make_cutouts(img, size, self.num_cutouts, 1.0, self.generator)
             pixels = clip_pixels(pixels, size, mean, std)
         else:
             pixels = clip_pixels(img, size, mean, std)
@@ -287,7 +290,8 @@ def _tower_inputs() -> dict:
 
 
 def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutouts, num_cutouts,
-                   start_percent, end_percent, every_n_steps, seed=0, clip_vision=None, open_clip=None) -> _Guidance:
+                   start_percent, end_percent, every_n_steps, seed=0, clip_vision=None, open_clip=None,
+                   copies: dict | None = None) -> _Guidance:
     if not isinstance(target, dict) or "embeds" not in target:
         raise BlendspaceInputError("target must come from Slerp CLIP Image Embeds.")
     if gradient not in GRADIENTS:
@@ -300,7 +304,7 @@ def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutout
                                    f"{tower.dim}-d embeddings: use the same model for both.")
     return _Guidance(vae, tower, target, clip_guidance_scale, gradient == GRADIENTS[0],
                      num_cutouts if use_cutouts else 0, comfy_compat.percent_sigmas(model, start_percent, end_percent),
-                     every_n_steps, seed)
+                     every_n_steps, seed, copies)
 
 
 class ClipImageGuidance:
@@ -378,12 +382,14 @@ class ClipImageGuidanceSampler:
         }
 
     def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image, denoise,
-               strength_mode=None, latent_style=None, slerp_latent_style_strength=0.8, callback=None, **guidance_args):
-        """``callback`` (not a node input): a step callback replacing KSampler's progress bar and previews."""
+               strength_mode=None, latent_style=None, slerp_latent_style_strength=0.8, callback=None, copies=None,
+               **guidance_args):
+        """Not node inputs: ``callback``, a step callback replacing KSampler's progress bar and previews;
+        ``copies``, grad-capable model copies shared across runs (their owner frees them)."""
         strength_mode = strength_mode or STRENGTH_MODES[0]
         if strength_mode not in STRENGTH_MODES:
             raise BlendspaceInputError(f"strength_mode must be one of {STRENGTH_MODES}")
-        guidance = _make_guidance(model, seed=seed, **guidance_args)
+        guidance = _make_guidance(model, seed=seed, copies=copies, **guidance_args)
         m = _patched(model, guidance)
         if callback is None:
             import latent_preview

@@ -110,19 +110,24 @@ class MixGridSearch:
         progress = comfy_compat.Progress(sum(runs))
         sampler, cond_node = ClipImageGuidanceSampler(), SlerpConditioning()
         images = []
-        for cell, run in zip(cells, runs, strict=True):
-            progress.check()
-            positive = cond_node.mix(content_positive, style_positive, cell["slerp_prompt_style_strength"])[0]
-            target = mixed_target(ref_c, ref_s, cell["slerp_clip_image_style_strength"])
-            latent = sampler.sample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, content_latent,
-                                    cell["noise_strength"], strength_mode=STRENGTH_MODES[0], latent_style=style_latent,
-                                    slerp_latent_style_strength=cell["slerp_latent_style_strength"],
-                                    callback=progress.step_callback(progress.done), vae=vae, clip_vision=clip_vision,
-                                    open_clip=open_clip, target=target, clip_guidance_scale=clip_guidance_scale,
-                                    gradient=gradient, use_cutouts=False, num_cutouts=4, start_percent=0.0,
-                                    end_percent=1.0, every_n_steps=1)[0]
-            images.append(vae.decode(latent["samples"]).float().cpu().clamp(0, 1))
-            progress.advance(run)
+        copies: dict = {}  # the grad-capable VAE / CLIP / U-Net copies, made once for all cells
+        try:
+            for cell, run in zip(cells, runs, strict=True):
+                progress.check()
+                positive = cond_node.mix(content_positive, style_positive, cell["slerp_prompt_style_strength"])[0]
+                target = mixed_target(ref_c, ref_s, cell["slerp_clip_image_style_strength"])
+                latent = sampler.sample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative,
+                                        content_latent, cell["noise_strength"], strength_mode=STRENGTH_MODES[0],
+                                        latent_style=style_latent,
+                                        slerp_latent_style_strength=cell["slerp_latent_style_strength"],
+                                        callback=progress.step_callback(progress.done), copies=copies, vae=vae,
+                                        clip_vision=clip_vision, open_clip=open_clip, target=target,
+                                        clip_guidance_scale=clip_guidance_scale, gradient=gradient, use_cutouts=False,
+                                        num_cutouts=4, start_percent=0.0, end_percent=1.0, every_n_steps=1)[0]
+                images.append(vae.decode(latent["samples"]).float().cpu().clamp(0, 1))
+                progress.advance(run)
+        finally:
+            copies.clear()
         batch = torch.cat(images)
         emb = tower.encode(batch).float().cpu()
         sim_c = torch.nn.functional.cosine_similarity(emb, ref_c)

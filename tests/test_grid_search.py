@@ -96,3 +96,31 @@ def test_node_visits_every_cell_and_returns_the_argmax(comfy, tiny_models):
     with pytest.raises(ValueError, match="multiple of 8"):
         node.search(model, 17, 4, 5.0, "euler", "normal", cp, sp, neg, content[:, :60], style[:, :60], vae, 100.0,
                     FAST, **values, clip_vision=cv)
+
+
+def test_node_copies_the_models_once_and_frees_them(comfy, tiny_models, monkeypatch):
+    import gc
+    import weakref
+    model, clip, vae = tiny_models
+    cv = comfy.tiny.tiny_clip_vision(3)
+    guidance_mod = comfy.pack.nodes.nodes_clip_guidance
+    refs = []
+    original = guidance_mod._Guidance._frozen_copy
+
+    def tracking(self, module, device):
+        made = original(self, module, device)
+        refs.append(weakref.ref(made))
+        return made
+
+    monkeypatch.setattr(guidance_mod._Guidance, "_frozen_copy", tracking)
+    g = torch.Generator().manual_seed(5)
+    content, style = torch.rand(1, 64, 64, 3, generator=g), torch.rand(1, 64, 64, 3, generator=g)
+    cp, sp = comfy.tiny.encode_prompt(clip, "boromir"), comfy.tiny.encode_prompt(clip, "gigachad")
+    images = comfy.node("BlendspaceMixGridSearch").search(
+        model, 17, 3, 5.0, "euler", "normal", cp, sp, comfy.tiny.encode_prompt(clip, ""), content, style, vae, 100.0,
+        "exact (through the U-Net, source)", noise_strength="0.5, 1.0", slerp_latent_style_strength="0.8",
+        slerp_prompt_style_strength="0.2", slerp_clip_image_style_strength="0.1, 0.9", clip_vision=cv)[1]
+    assert images.shape[0] == 4
+    gc.collect()
+    assert len(refs) == 3, "one VAE, CLIP and U-Net copy for all four cells"
+    assert all(r() is None for r in refs), "and freed when the search returns"
