@@ -1,4 +1,5 @@
-"""Animated GIF frames as the blog's morph GIF writes them (seed 003; SEEDS.md §5.1, checklist item 18):
+"""Animated GIF frames as the blog's morph GIF writes them
+(seed 003; docs/techniques.md, "img2img strength sweeps and morph GIFs"):
 ``images[0].save(out, save_all=True, append_images=images[1:], duration=400, loop=0)``:
 400 ms a frame, looping forever. Pure numpy / Pillow.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .latents import BlendspaceInputError
+from .errors import BlendspaceInputError
 
 
 def frame_order(count: int, ping_pong: bool) -> list[int]:

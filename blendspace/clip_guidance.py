@@ -1,4 +1,5 @@
-"""CLIP-guided sampling toward a mixed image embedding (seed 000, SEEDS.md §1.4-§1.6, checklist items 2-3, 6).
+"""CLIP-guided sampling toward a mixed image embedding (seed 000, "CLIP Guided Images Mixing", the
+TheDenk/images_mixing diffusers pipeline; docs/techniques.md, "CLIP-guided image mixing").
 
 Source (diffusers ``cond_fn``, DDIM-type schedulers), with x the DDPM latent, ᾱ = alphas_cumprod[t],
 β = 1 - ᾱ and x̂0 from an extra conditional-only U-Net pass:
@@ -22,18 +23,26 @@ Gradients: ``exact`` differentiates through the U-Net's x̂0 (as the source); ``
 moving one-for-one with x_k (∂x̂0/∂x_k ≈ I), so only the decoder and CLIP are differentiated:
 ``∇_{x_k} L ≈ (sqrt(β) + (1 - sqrt(β))·sqrt(ᾱ))·∇_s L``.
 
-Cutouts (the upstream text-target pipeline, item 6): ``num_cutouts`` random square crops of sizes
-``rand^cut_power·(max - min) + min`` pooled to 224, loss ``sum over batch of mean over cutouts``.
-Pure torch; the model calls are passed in by the node.
+Cutouts (the upstream diffusers CLIP-guided pipeline with a text target, which seed 000 adapted):
+``num_cutouts`` random square crops of sizes ``rand^cut_power·(max - min) + min`` pooled to 224, loss
+``sum over batch of mean over cutouts``.
+Non-square images are centre-cropped after the resize (the source only ever guided square images).
+
+The target (:func:`mixed_target`) is the slerp of the unit content and style image embeddings, the
+whole tensor as one vector. :func:`guided_denoised` is one guided step; it takes the model calls it
+needs (decode, embed, the conditional x̂0) as callables, so it runs and is tested without ComfyUI.
+Pure torch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 import torch.nn.functional as F
 
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+from .clip_preprocess import shortest_side_pixels
+from .slerp import slerp
 
 
 def spherical_dist_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -60,19 +69,6 @@ def fast_chain_factor(sigma: torch.Tensor, ndim: int) -> torch.Tensor:
     ab = alpha_bar(sigma).view(-1, *([1] * (ndim - 1)))
     fac = torch.sqrt(1.0 - ab)
     return fac + (1.0 - fac) * torch.sqrt(ab)
-
-
-def clip_pixels(img: torch.Tensor, size: int = 224, mean=OPENAI_MEAN, std=OPENAI_STD) -> torch.Tensor:
-    """Differentiable CLIP preprocessing of (B, 3, H, W) images in [0, 1] as the source's cond_fn: resize the
-    shorter side to ``size`` (bicubic, aspect kept, no crop, so only square images give size×size) and
-    normalise. Unlike ComfyUI's ``encode_image`` nothing is rounded, so gradients flow."""
-    h, w = img.shape[-2:]
-    scale = size / min(h, w)
-    out = F.interpolate(img, size=(max(size, round(h * scale)), max(size, round(w * scale))), mode="bicubic",
-                        align_corners=False)
-    m = torch.tensor(mean, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
-    return (out - m) / s
 
 
 def make_cutouts(img: torch.Tensor, cut_size: int, num_cutouts: int, cut_power: float = 1.0,
@@ -103,3 +99,72 @@ def guidance_loss(embeds: torch.Tensor, target: torch.Tensor, scale: float, num_
     if num_cutouts:
         return d.view(num_cutouts, -1).mean(0).sum() * scale
     return d.mean() * scale
+
+
+def mixed_target(content: torch.Tensor, style: torch.Tensor, t: float) -> torch.Tensor:
+    """The guidance target ``slerp(ĉ, ŝ, t)`` of the unit content and style embeddings ``(N, D)``, the whole
+    tensor as one vector, as the source does (0 = content, 1 = style). Returns float32."""
+    c = F.normalize(content.float(), dim=-1)
+    s = F.normalize(style.float(), dim=-1)
+    if c.shape != s.shape:
+        raise ValueError(f"content and style embeddings differ ({tuple(c.shape)} vs {tuple(s.shape)})")
+    return slerp(c, s, float(t), per="tensor")
+
+
+def clip_image_embeds(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    """Projected CLIP image embeddings of a CLIP vision transformer laid out as Hugging Face's
+    ``CLIPVisionModelWithProjection`` (``vision_model.embeddings``, ``pre_layrnorm``, ``encoder.layers``,
+    ``post_layernorm``, ``visual_projection``), computed from its weights with out-of-place residual adds
+    and SDPA attention so that autograd can differentiate it (pixels → embeddings)."""
+    vm = model.vision_model
+    x = vm.pre_layrnorm(vm.embeddings(pixels))
+    for layer in vm.encoder.layers:
+        att = layer.self_attn
+        h = layer.layer_norm1(x)
+        b, n, c = h.shape
+        q, k, v = (p(h).view(b, n, att.heads, c // att.heads).transpose(1, 2)
+                   for p in (att.q_proj, att.k_proj, att.v_proj))
+        o = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c)
+        x = x + att.out_proj(o)
+        x = x + layer.mlp(layer.layer_norm2(x))
+    return model.visual_projection(vm.post_layernorm(x[:, 0, :]))
+
+
+def embed_latent(s: torch.Tensor, decode: Callable[[torch.Tensor], torch.Tensor],
+                 encode_pixels: Callable[[torch.Tensor], torch.Tensor], size: int, mean: Sequence[float],
+                 std: Sequence[float], num_cutouts: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """CLIP embeddings of the guided latent ``s``: ``decode`` (latent → image in [-1, 1]), map to [0, 1],
+    then the whole image (shorter side to ``size``, centre crop) or ``num_cutouts`` random crops, and
+    ``encode_pixels`` (normalised pixels → embeddings). Differentiable end to end."""
+    img = ((decode(s).float() + 1.0) / 2.0).clamp(0.0, 1.0)
+    if num_cutouts > 0:
+        img = make_cutouts(img, size, num_cutouts, 1.0, generator)
+    return encode_pixels(shortest_side_pixels(img, size, mean, std)).float()
+
+
+def guided_denoised(denoised: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor, scale: float,
+                    embed: Callable[[torch.Tensor], torch.Tensor], num_cutouts: int = 0,
+                    predict_x0: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                    cond_denoised: torch.Tensor | None = None) -> torch.Tensor:
+    """One guided step in k-diffusion form: ``D' = D - σ²·∇_{x_k} L`` (derivation in the module docstring).
+
+    ``embed`` maps the guided blend ``s`` to CLIP embeddings (:func:`embed_latent`). With ``predict_x0``
+    (x_k → the conditional x̂0, differentiable) the gradient is exact, through the model; otherwise it is
+    the fast one, from ``cond_denoised`` (or ``denoised``) held fixed and scaled by :func:`fast_chain_factor`.
+    Gradients are enabled here even under an outer ``torch.inference_mode()``.
+    """
+    sig = sigma.to(x.device).float()
+    with torch.inference_mode(False), torch.enable_grad():
+        if predict_x0 is not None:
+            wrt = x.detach().clone().requires_grad_(True)
+            s = guided_blend(predict_x0(wrt), wrt, sig.clone())
+        else:
+            x0 = (cond_denoised if cond_denoised is not None else denoised).detach().clone()
+            s = guided_blend(x0, x.detach().clone(), sig.clone()).detach().requires_grad_(True)
+            wrt = s
+        loss = guidance_loss(embed(s), target.to(x.device), scale, num_cutouts)
+        grad = torch.autograd.grad(loss, wrt)[0]
+        if predict_x0 is None:
+            grad = grad * fast_chain_factor(sig, x.dim()).to(grad)
+    grad = grad.detach().to(denoised.dtype)
+    return denoised - (sig.view(-1, *([1] * (x.dim() - 1))) ** 2).to(denoised.dtype) * grad

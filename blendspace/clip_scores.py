@@ -1,5 +1,5 @@
-"""Measuring a mix (seed 002's evaluation, SEEDS.md §3.5, checklist item 14): CLIP similarities per image and
-per region, directional CLIP, and the seam's total variation.
+"""Measuring a mix (seed 002's evaluation; docs/techniques.md, "Evaluation and CLIP scores"): CLIP similarities
+per image and per region, directional CLIP, and the seam's total variation.
 
 - CLIP score: ``cos(f(a), f(b))`` of two CLIP embeddings (image-image here; seed 002 used image-text).
 - directional CLIP: ``cos(norm(f_result - f_source), norm(f_to - f_from))``, the change the edit made

@@ -1,4 +1,4 @@
-"""CoCa captions as prompts (seed 000, SEEDS.md §1.2, §1.5 step 1 and checklist item 5).
+"""CoCa captions as prompts, generated and cleaned as seed 000 does (docs/techniques.md, "CoCa captions").
 
 The source captions a missing prompt with open_clip's ``coca_ViT-L-14`` (``laion2B-s13B-b90k``)::
 
@@ -114,23 +114,14 @@ def group_beam_search(next_logits: Callable[[torch.Tensor], torch.Tensor], batch
             new_scores = torch.zeros(batch_size, g, dtype=cand_scores.dtype, device=device)
             new_tokens = torch.zeros(batch_size, g, dtype=torch.long, device=device)
             new_from = torch.zeros(batch_size, g, dtype=torch.long, device=device)
+            picked = (new_scores, new_tokens, new_from)
             for b in range(batch_size):
                 h = b * num_beam_groups + group
                 if done[h]:
                     new_tokens[b, :] = pad
                     continue
-                kept = 0
-                for rank, (tok, sc, beam) in enumerate(zip(cand_tokens[b].tolist(), cand_scores[b].tolist(),
-                                                          cand_beams[b].tolist(), strict=True)):
-                    src = b * g + beam
-                    if tok == eot:
-                        if rank < g:
-                            hyps[h].add(group_ids[src].tolist(), sc, length)
-                    else:
-                        new_scores[b, kept], new_tokens[b, kept], new_from[b, kept] = cand_scores[b, rank], tok, src
-                        kept += 1
-                    if kept == g:
-                        break
+                _pick_beams(hyps[h], group_ids, b, g, eot, length, (cand_tokens[b], cand_scores[b], cand_beams[b]),
+                            picked)
                 done[h] = done[h] or hyps[h].done(float(cand_scores[b].max()), length)
             scores[rows] = new_scores.view(-1)
             ids[rows] = group_ids[new_from.view(-1)]
@@ -138,6 +129,35 @@ def group_beam_search(next_logits: Callable[[torch.Tensor], torch.Tensor], batch
         ids = torch.cat([ids, current.unsqueeze(-1)], dim=-1)
         if all(done) or ids.shape[-1] >= seq_len:
             break
+    return _best_sequences(hyps, done, ids, scores, batch_size, num_beams, num_beam_groups)
+
+
+def _pick_beams(hyp: _Hypotheses, group_ids: torch.Tensor, b: int, g: int, eot: int, length: int,
+                candidates: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                picked: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> None:
+    """For batch item ``b`` of one group: walk its ``2g`` best candidates in order, file those that end (and rank
+    among the first ``g``) as finished hypotheses, and keep the first ``g`` that go on in ``picked``
+    (scores, tokens, source rows)."""
+    tokens, scores, beams = candidates
+    new_scores, new_tokens, new_from = picked
+    kept = 0
+    for rank, (tok, sc, beam) in enumerate(zip(tokens.tolist(), scores.tolist(), beams.tolist(), strict=True)):
+        src = b * g + beam
+        if tok == eot:
+            if rank < g:
+                hyp.add(group_ids[src].tolist(), sc, length)
+        else:
+            new_scores[b, kept], new_tokens[b, kept], new_from[b, kept] = scores[rank], tok, src
+            kept += 1
+        if kept == g:
+            break
+
+
+def _best_sequences(hyps: list[_Hypotheses], done: list[bool], ids: torch.Tensor, scores: torch.Tensor,
+                    batch_size: int, num_beams: int, num_beam_groups: int) -> list[list[int]]:
+    """Close the unfinished groups with their live beams at full length, then take per batch item the
+    highest-scoring hypothesis over all its groups."""
+    g = num_beams // num_beam_groups
     for h in range(len(hyps)):
         if done[h]:
             continue

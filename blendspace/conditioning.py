@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from .latents import BlendspaceInputError
+from .errors import BlendspaceInputError
 
 log = logging.getLogger("blendspace")
 

@@ -1,4 +1,4 @@
-"""Dual-style cross-attention interpolation of seed 002 (SEEDS.md §3.4, checklist item 12).
+"""Dual-style cross-attention interpolation of seed 002 (docs/techniques.md, "Dual-style blending").
 
 In every text cross-attention layer (attn2) the source computes the attention output once with
 prompt A's keys/values and once with prompt B's (shared q, k, v projections) and blends the two
@@ -12,10 +12,11 @@ for the conditional pass only (the unconditional pass and self-attention are unt
 step. Here ``out = out_A + strength·m·(out_B - out_A)`` (the source's strength is 1), optionally only
 on chosen blocks and within a step window.
 
-Mechanics in ComfyUI (REFERENCE.md §3, §10.6): an ``attn2_patch`` appends B's context after the
-current context along the token axis for the positive chunks (it pads the others) and records the
-split in the per-block ``extra_options``; an ``attn2_replace`` on each cross-attention block splits
-k and v there, runs A's attention for every chunk and B's for the positive chunks only, and blends.
+Mechanics in ComfyUI (docs/techniques.md, "ComfyUI mechanics the pack relies on"): an ``attn2_patch``
+appends B's context after the current context along the token axis for the positive chunks (it pads
+the others) and records the split in the per-block ``extra_options``; an ``attn2_replace`` on each
+cross-attention block splits k and v there, runs A's attention for every chunk and B's for the
+positive chunks only, and blends.
 A replace patch already registered on a block (e.g. by an IP-Adapter) is wrapped, not overwritten:
 it is called for the A half and for the B half, so an additive contribution it makes survives the
 blend unchanged (``(1-m)(a+c) + m(b+c) = (1-m)a + mb + c``).
@@ -31,7 +32,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .latents import BlendspaceInputError
+from .errors import BlendspaceInputError
 
 SPLIT_KEY = "blendspace_xattn_split"
 Attention = Callable[..., torch.Tensor]

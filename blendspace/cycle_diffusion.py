@@ -1,4 +1,4 @@
-"""CycleDiffusion, the image-to-image backbone of seed 002 (SEEDS.md §3.1, checklist item 13).
+"""CycleDiffusion, the image-to-image backbone of seed 002 (docs/techniques.md, "CycleDiffusion").
 
 CycleDiffusion (Wu & De la Torre, arXiv 2210.05559) inverts an image with a STOCHASTIC DDIM pass that
 records the noise it would take to land on each forward-noised latent, then decodes with another
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .latents import BlendspaceInputError
+from .errors import BlendspaceInputError
 
 Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``denoise(x_k, sigma) -> x̂0``: the (guided) model in k-diffusion space."""

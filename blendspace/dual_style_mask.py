@@ -1,4 +1,5 @@
-"""The spatial blend masks of seed 002 ("Seamless Dual-Style Image Generation", SEEDS.md §3.2-§3.4).
+"""The spatial blend masks of seed 002, "Seamless Dual-Style Image Generation"
+(docs/techniques.md, "Dual-style blending").
 
 A mask here is the WEIGHT OF STYLE A at every position (1 = all A, 0 = all B). With ``x`` the
 normalised coordinate along the blend direction (0 on A's side, 1 on B's side, sampled as
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .latents import BlendspaceInputError
+from .errors import BlendspaceInputError
 
 DIRECTIONS = ("left-right", "right-left", "top-bottom", "bottom-top")
 SHAPES = ("sigmoid", "linear")

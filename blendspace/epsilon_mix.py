@@ -1,4 +1,4 @@
-"""Dual-style epsilon blend of seed 002 (SEEDS.md §3.3, checklist item 12) as plain conditioning.
+"""Dual-style epsilon blend of seed 002 (docs/techniques.md, "Dual-style blending") as plain conditioning.
 
 The source runs one U-Net call on four chunks ``[uc, uc, c_A, c_B]`` and blends the two CFG results
 with a mask m (weight of A):
@@ -8,11 +8,12 @@ with a mask m (weight of A):
 
 ComfyUI computes exactly the second line from ordinary conditioning: when a cond list holds entries
 with masks m_i, ``calc_cond_batch`` runs every entry full-frame (one batched U-Net call together with
-the uncond when their token lengths are compatible) and returns, per pixel,
-``Σ m_i·x0_i / Σ m_i`` (REFERENCE.md §3.4). With the two entries ``(A, m)`` and ``(B, 1 - m)`` the
-weights sum to 1, so the positive prediction is ``m·x0_A + (1 - m)·x0_B``. Since every entry sees the
-same x and σ, ``ε = (x - x0)/σ`` is affine in x0 and blending x0 IS blending ε; CFG then gives the line
-above. Cost: 3 chunks per step (A, B, uncond) in one call, against the source's 4.
+the uncond when their token lengths are compatible) and returns, per pixel, ``Σ m_i·x0_i / Σ m_i``
+(docs/techniques.md, "ComfyUI mechanics the pack relies on"). With the two entries ``(A, m)`` and
+``(B, 1 - m)`` the weights sum to 1, so the positive prediction is ``m·x0_A + (1 - m)·x0_B``. Since
+every entry sees the same x and σ, ``ε = (x - x0)/σ`` is affine in x0 and blending x0 IS blending ε;
+CFG then gives the line above. Cost: 3 chunks per step (A, B, uncond) in one call, against the
+source's 4.
 
 Pure list/tensor code; the node passes the result to the stock KSampler or SamplerCustom.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from .conditioning import check_conditioning
-from .latents import BlendspaceInputError
+from .errors import BlendspaceInputError
 
 
 def dual_style_conditioning(cond_a: list, cond_b: list, mask_a: torch.Tensor) -> list:

@@ -1,4 +1,6 @@
-"""Seed 002's evaluation of dual-style results on any folder of outputs (SEEDS.md §3.5, checklist item 14).
+"""Seed 002's evaluation of dual-style results on any folder of outputs.
+
+Background and source: docs/techniques.md, "Evaluation and CLIP scores".
 
 Per result image (``gen``) and its source photo (``orig``), with CLIP image / text embeddings ``f``:
 
@@ -34,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from .clip_scores import centre_strip_tv
-from .latents import BlendspaceInputError
+from .errors import BlendspaceInputError
 
 VGG_LAYERS = (5, 10, 19, 28)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

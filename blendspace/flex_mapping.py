@@ -1,5 +1,5 @@
-"""FlexDiffuse: CLIP image embeddings mapped onto the prompt's token embeddings (seed 001, SEEDS.md §2,
-checklist items 7-11).
+"""FlexDiffuse: CLIP image embeddings mapped onto the prompt's token embeddings (seed 001;
+docs/techniques.md, "FlexDiffuse").
 
 Inputs: the prompt's 77 text tokens T (CLIP text ``last_hidden_state``, unprojected) and the guide's
 tokens A: all 257 tokens of a CLIP ViT after ``post_layernorm`` AND ``visual_projection`` (CLS + 16×16
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .latents import BlendspaceInputError
+from .errors import BlendspaceInputError
 
 TOKENS = 77
 ORDERS = ("Best Fit", "Text Order", "Direct")

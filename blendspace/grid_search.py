@@ -1,5 +1,6 @@
-"""Finding a good mix by complete enumeration (seed 000's ``example-find-best-mix-result`` notebook,
-SEEDS.md §1.11; its grid values are lost, so the grid is the user's, with the README's start points).
+"""Finding a good mix by complete enumeration (seed 000's ``example-find-best-mix-result`` notebook; its
+grid values are lost, so the grid is the user's, with the README's start points).
+See docs/techniques.md, "Finding the best mix".
 
 Every cell of ``noise_strength × slerp_latent × slerp_prompt × slerp_clip_image`` is sampled with the
 same seed and scored by the cosine similarity of its CLIP image embedding to the content image
@@ -19,7 +20,7 @@ import math
 
 import torch
 
-from .latents import BlendspaceInputError
+from .errors import BlendspaceInputError
 
 PARAMETERS = ("noise_strength", "slerp_latent_style_strength", "slerp_prompt_style_strength",
               "slerp_clip_image_style_strength")
@@ -83,15 +84,3 @@ def best_index(scores: torch.Tensor) -> int:
 
 def cell_label(cell: dict[str, float]) -> str:
     return " ".join(f"{SHORT[p]} {cell[p]:g}" for p in PARAMETERS)
-
-
-def tile(images: torch.Tensor, columns: int) -> torch.Tensor:
-    """An IMAGE batch (N, H, W, C) laid out row by row on one (1, rows·H, columns·W, C) sheet (black padding)."""
-    n, h, w, c = images.shape
-    columns = max(1, min(int(columns), n))
-    rows = -(-n // columns)
-    sheet = torch.zeros(rows * h, columns * w, c, dtype=images.dtype)
-    for i in range(n):
-        r, k = divmod(i, columns)
-        sheet[r * h:(r + 1) * h, k * w:(k + 1) * w] = images[i].cpu()
-    return sheet.unsqueeze(0)

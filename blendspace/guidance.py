@@ -1,8 +1,9 @@
-"""Classifier-free guidance at any scale, zero and negative included (seed 004, StableFused; SEEDS.md §4.1, §4.7).
+"""Classifier-free guidance at any scale, zero and negative included (seed 004, StableFused;
+docs/techniques.md, "StableFused: any-scale guidance, latent walks, denoising replay").
 
     ε = ε_u + s·(ε_c - ε_u)                        (s = 0: the unconditional / negative prediction;
                                                      s < 0: pushed away from the prompt)
-    optional guidance rescale φ (Lin et al. 2305.08891 §3.4, StableFused's default φ = 0.7):
+    optional guidance rescale φ (Lin et al., arXiv 2305.08891, Sec. 3.4; StableFused's default φ = 0.7):
     ε ← (1 - φ)·ε + φ·ε·std(ε_c)/std(ε)            (std over every axis but the batch)
 
 StableFused applies the rescale everywhere, also for s ≤ 0. Pure torch.

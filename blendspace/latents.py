@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .errors import BlendspaceInputError
 from .slerp import slerp
 
 LATENT_KINDS = {
@@ -21,10 +22,6 @@ LATENT_KINDS = {
     128: "LTX-Video",
 }
 SIZE_MODES = ("error", "resize b to a")
-
-
-class BlendspaceInputError(ValueError):
-    """Bad input from the graph; the message says what the user should change."""
 
 
 def _kind(channels: int) -> str:

@@ -1,16 +1,17 @@
 """open_clip models from local files: the seed's guidance CLIP (LAION ViT-B-32) and CoCa captioner.
 
-Seed 000 (SEEDS.md §1.2) guides with ``laion/CLIP-ViT-B-32-laion2B-s34B-b79K`` and captions with
-open_clip's ``coca_ViT-L-14`` (``laion2B-s13B-b90k``). Nothing is downloaded: the architecture is
-either one of open_clip's built-in configs or read from a config beside the weights, the file
-layout of a Hugging Face open_clip repo (``open_clip_config.json`` with ``model_cfg`` and
-``preprocess_cfg``) or ``<weights name>.json`` (a ``model_cfg`` alone or the same two keys).
+Seed 000 guides with ``laion/CLIP-ViT-B-32-laion2B-s34B-b79K`` and captions with open_clip's
+``coca_ViT-L-14`` (``laion2B-s13B-b90k``); see docs/techniques.md, "CoCa captions" and
+"CLIP-guided image mixing". Nothing is downloaded: the architecture is either one of open_clip's
+built-in configs or read from a config beside the weights, the file layout of a Hugging Face
+open_clip repo (``open_clip_config.json`` with ``model_cfg`` and ``preprocess_cfg``) or
+``<weights name>.json`` (a ``model_cfg`` alone or the same two keys).
 Weights load from safetensors, or from a pickle with ``torch.load(weights_only=True)``; open_clip
 training checkpoints (``{"state_dict": …}``, ``module.`` prefixes) are accepted.
 
 Image preprocessing is the source's: resize the shorter side to the model's size (bicubic), centre
 crop, normalise with the model's mean and std (open_clip's ``image_transform`` for captions and
-embeddings; a differentiable tensor version is in ``clip_guidance.clip_pixels``).
+embeddings; a differentiable tensor version is ``clip_preprocess.shortest_side_pixels``).
 Imports open_clip lazily and nothing from ComfyUI.
 """
 
@@ -24,12 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .clip_preprocess import OPENAI_MEAN, OPENAI_STD
 from .coca_caption import EOT_TOKEN, SOT_TOKEN, clean_caption, group_beam_search
-from .latents import BlendspaceInputError
+from .errors import BlendspaceInputError
 
 AUTO = "auto (config .json beside the file)"
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 PRECISIONS = ("fp32", "fp16", "bf16")
 
 

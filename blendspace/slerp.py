@@ -1,7 +1,7 @@
 """Spherical linear interpolation (slerp) of latents, embeddings and conditionings.
 
-Source: seed 000, "CLIP Guided Images Mixing" (TheDenk/images_mixing, ``slerp``), reference
-``SEEDS.md`` §1.3 and checklist item 1; stablefused (seed 004) uses the same formula.
+Source: seed 000, "CLIP Guided Images Mixing" (TheDenk/images_mixing, ``slerp``); StableFused (seed
+004) uses the same formula. See docs/techniques.md, "Slerp".
 
 For two tensors ``v0``, ``v1`` and a weight ``t`` (0 gives ``v0``, 1 gives ``v1``), each tensor is
 treated as ONE flat vector:
@@ -25,7 +25,6 @@ This module imports nothing from ComfyUI.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 
@@ -127,9 +126,3 @@ def interpolation_weights(frames: int) -> list[float]:
     if frames == 1:
         return [0.0]
     return [i / (frames - 1) for i in range(frames)]
-
-
-def slerp_walk(v0: torch.Tensor, v1: torch.Tensor, ts: Sequence[float], per: str = "sample",
-               dot_threshold: float = DOT_THRESHOLD) -> torch.Tensor:
-    """Stack ``slerp(v0, v1, t)`` for every ``t`` in ``ts`` along a new leading dimension."""
-    return torch.stack([slerp(v0, v1, float(t), per, dot_threshold) for t in ts])

@@ -1,10 +1,12 @@
-"""img2img strength sweeps (seed 003, dmnfarrell's blog; SEEDS.md §5, checklist items 18-19).
+"""img2img strength sweeps (seed 003, dmnfarrell's blog;
+docs/techniques.md, "img2img strength sweeps and morph GIFs").
 
 The blog morphs a photo into a painting by running img2img at increasing strengths with one fixed
 seed: ``np.arange(0.05, 0.98, 0.03)`` gives 31 strengths 0.05 … 0.95 (the stop is excluded), each
 one a frame of a 400 ms GIF.
 
-Two meanings of "strength" (checklist item 19):
+Two meanings of "strength", which run different steps for the same number (a source's value must be
+read its own way):
 
 - ``diffusers`` (the source): an N-step schedule of which the LAST ``int(N·strength)`` steps run,
   noise added at the first kept timestep; in ComfyUI terms ``steps = N``,
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from .latents import BlendspaceInputError
+from .errors import BlendspaceInputError
 
 STRENGTH_MODES = ("diffusers (source)", "comfyui denoise")
 MAX_FRAMES = 1000

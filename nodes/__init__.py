@@ -1,22 +1,24 @@
 """Blendspace node classes (classic V1 API), thin adapters over the pure modules in ``blendspace/``.
 
-Each ``nodes_*.py`` exports a ``NODES`` list; the display name of a node is its ``DISPLAY_NAME``.
+One ``nodes_<technique>.py`` per technique, each exporting a ``NODES`` list; the display name of a node
+is its ``DISPLAY_NAME``. Node modules never import each other: what several need lives in ``shared.py``
+(CLIP image tower, open_clip type, common input declarations) or ``comfy_compat.py`` (the ComfyUI
+internals they touch, working on the 2024 and the current ComfyUI).
 """
 
 from . import (
-    nodes_clip_guidance,
     nodes_clip_scores,
     nodes_cycle_diffusion,
     nodes_dual_style,
     nodes_experiments,
     nodes_flex,
-    nodes_grid_search,
+    nodes_image_mixing,
     nodes_open_clip,
     nodes_slerp,
 )
 
-NODE_MODULES = (nodes_slerp, nodes_open_clip, nodes_clip_guidance, nodes_flex, nodes_dual_style, nodes_cycle_diffusion,
-                nodes_experiments, nodes_clip_scores, nodes_grid_search)
+NODE_MODULES = (nodes_slerp, nodes_open_clip, nodes_image_mixing, nodes_flex, nodes_dual_style, nodes_cycle_diffusion,
+                nodes_experiments, nodes_clip_scores)
 
 NODE_CLASS_MAPPINGS = {}
 NODE_DISPLAY_NAME_MAPPINGS = {}

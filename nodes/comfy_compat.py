@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..blendspace.latents import BlendspaceInputError
+from ..blendspace.errors import BlendspaceInputError
 
 BLOCK_NAMES = ("input", "middle", "output")
 

@@ -3,27 +3,12 @@ directional CLIP, and the seam's total variation (seed 002's evaluation). Math: 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from PIL import Image, ImageDraw
 
 from ..blendspace.clip_scores import SPLITS, centre_strip_tv, cosine, directional, halves
-from ..blendspace.latents import BlendspaceInputError
-from .nodes_clip_guidance import ImageTower
-from .nodes_open_clip import OPEN_CLIP_TYPE, on_compute_device
-
-
-def annotate(images: torch.Tensor, text: str) -> torch.Tensor:
-    """A copy of the IMAGE batch with ``text`` drawn on a dark box at the top left of each image."""
-    out = []
-    for img in images:
-        pil = Image.fromarray((img[..., :3].clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8))
-        draw = ImageDraw.Draw(pil)
-        box = draw.multiline_textbbox((4, 4), text)
-        draw.rectangle((0, 0, box[2] + 4, box[3] + 4), fill=(0, 0, 0))
-        draw.multiline_text((4, 4), text, fill=(255, 255, 255))
-        out.append(torch.from_numpy(np.asarray(pil).astype(np.float32) / 255.0))
-    return torch.stack(out)
+from ..blendspace.contact_sheet import annotate
+from ..blendspace.errors import BlendspaceInputError
+from .shared import OPEN_CLIP_TYPE, ImageTower, on_compute_device
 
 
 def _text_or_none(text: str | None) -> str | None:
@@ -89,26 +74,17 @@ class ClipScore:
         if split not in SPLITS:
             raise BlendspaceInputError(f"split must be one of {SPLITS}")
         tower = ImageTower(clip_vision, open_clip)
-        text_a, text_b, source_text = _text_or_none(text_a), _text_or_none(text_b), _text_or_none(source_text)
-        if reference_a is None and text_a is None:
-            raise BlendspaceInputError("nothing to compare with: connect reference_a (an image) or fill text_a.")
-        if (text_a or text_b or source_text) and tower.open_clip is None:
-            raise BlendspaceInputError("text scores need a text tower: connect an open_clip model (core CLIP vision "
-                                       "models have none), or clear the texts.")
-        if reference_b is not None and reference_a is None:
-            raise BlendspaceInputError("reference_b is the second half's reference: connect reference_a too.")
-        if text_b is not None and text_a is None:
-            raise BlendspaceInputError("text_b is the second half's text: fill text_a too.")
+        texts = _Texts(_text_or_none(text_a), _text_or_none(text_b), _text_or_none(source_text))
+        _check_references(tower, reference_a, reference_b, texts)
 
         def embed(images):
             return tower.encode(images).float().cpu()
 
-        n = image.shape[0]
-        zero = torch.zeros(n)
         whole_e = embed(image)
         parts = halves(image, split) if split != "whole" else None
         half_e = (embed(parts[0]), embed(parts[1])) if parts else None
         src = embed(source_image[:1]) if source_image is not None else None
+        zero = torch.zeros(image.shape[0])
         img = dict(whole=zero, first=zero, second=zero, dirs=zero)
         if reference_a is not None:
             ref_a = embed(reference_a[:1])
@@ -119,38 +95,69 @@ class ClipScore:
             if src is not None:
                 img["dirs"] = directional(whole_e, src, src, ref_a)
         txt = dict(whole=zero, first=zero, second=zero, dirs=zero)
-        if text_a is not None:
-            with on_compute_device(tower.open_clip):
-                t = tower.open_clip.encode_texts([text_a, text_b or text_a, source_text or text_a])
-            txt["whole"] = cosine(whole_e, t[:1])
-            if half_e:
-                txt["first"], txt["second"] = cosine(half_e[0], t[:1]), cosine(half_e[1], t[1:2])
-            if src is not None and source_text is not None:
-                txt["dirs"] = directional(whole_e, src, t[2:3], t[:1])
-        tv = centre_strip_tv(image)
+        if texts.a is not None:
+            txt.update(_text_scores(tower, texts, whole_e, half_e, src))
         names = ("L", "R") if split == "left/right" else ("T", "B")
-        lines = []
-        for i in range(n):
-            row = []
-            if reference_a is not None:
-                row.append(f"CLIP-I {img['whole'][i]:.4f}")
-                if half_e:
-                    row += [f"{names[0]} {img['first'][i]:.4f}", f"{names[1]} {img['second'][i]:.4f}"]
-                if src is not None:
-                    row.append(f"dCLIP-I {img['dirs'][i]:.4f}")
-            if text_a is not None:
-                row.append(f"CLIP-T {txt['whole'][i]:.4f}")
-                if half_e:
-                    row += [f"{names[0]} {txt['first'][i]:.4f}", f"{names[1]} {txt['second'][i]:.4f}"]
-                if src is not None and source_text is not None:
-                    row.append(f"dCLIP {txt['dirs'][i]:.4f}")
-            row.append(f"seam TV {tv[i]:.1f}")
-            lines.append(f"image {i}: " + "  ".join(row))
-        report = "\n".join(lines)
-        annotated = torch.cat([annotate(image[i:i + 1], lines[i]) for i in range(n)])
+        lines = _report_lines(img if reference_a is not None else None, txt if texts.a is not None else None,
+                              bool(half_e), src is not None, texts.source is not None, centre_strip_tv(image), names)
+        annotated = torch.cat([annotate(image[i:i + 1], lines[i]) for i in range(image.shape[0])])
         return (float(img["whole"].mean()), float(img["first"].mean()), float(img["second"].mean()),
-                float(img["dirs"].mean()), report, annotated, float(txt["whole"].mean()), float(txt["first"].mean()),
-                float(txt["second"].mean()), float(txt["dirs"].mean()))
+                float(img["dirs"].mean()), "\n".join(lines), annotated, float(txt["whole"].mean()),
+                float(txt["first"].mean()), float(txt["second"].mean()), float(txt["dirs"].mean()))
+
+
+class _Texts:
+    """The three texts of a score, ``None`` where empty."""
+
+    def __init__(self, a: str | None, b: str | None, source: str | None):
+        self.a, self.b, self.source = a, b, source
+
+
+def _check_references(tower: ImageTower, reference_a, reference_b, texts: _Texts) -> None:
+    if reference_a is None and texts.a is None:
+        raise BlendspaceInputError("nothing to compare with: connect reference_a (an image) or fill text_a.")
+    if (texts.a or texts.b or texts.source) and tower.open_clip is None:
+        raise BlendspaceInputError("text scores need a text tower: connect an open_clip model (core CLIP vision "
+                                   "models have none), or clear the texts.")
+    if reference_b is not None and reference_a is None:
+        raise BlendspaceInputError("reference_b is the second half's reference: connect reference_a too.")
+    if texts.b is not None and texts.a is None:
+        raise BlendspaceInputError("text_b is the second half's text: fill text_a too.")
+
+
+def _text_scores(tower: ImageTower, texts: _Texts, whole_e, half_e, src) -> dict:
+    """CLIP-T whole and per half, and seed 002's text dCLIP, through the open_clip text tower."""
+    with on_compute_device(tower.open_clip):
+        t = tower.open_clip.encode_texts([texts.a, texts.b or texts.a, texts.source or texts.a])
+    out = {"whole": cosine(whole_e, t[:1])}
+    if half_e:
+        out["first"], out["second"] = cosine(half_e[0], t[:1]), cosine(half_e[1], t[1:2])
+    if src is not None and texts.source is not None:
+        out["dirs"] = directional(whole_e, src, t[2:3], t[:1])
+    return out
+
+
+def _report_lines(img: dict | None, txt: dict | None, halves_on: bool, has_source: bool, has_source_text: bool,
+                  tv: torch.Tensor, names: tuple[str, str]) -> list[str]:
+    """One report line per image: the image scores, the text scores (where measured) and the seam TV."""
+    lines = []
+    for i in range(tv.shape[0]):
+        row = []
+        if img is not None:
+            row.append(f"CLIP-I {img['whole'][i]:.4f}")
+            if halves_on:
+                row += [f"{names[0]} {img['first'][i]:.4f}", f"{names[1]} {img['second'][i]:.4f}"]
+            if has_source:
+                row.append(f"dCLIP-I {img['dirs'][i]:.4f}")
+        if txt is not None:
+            row.append(f"CLIP-T {txt['whole'][i]:.4f}")
+            if halves_on:
+                row += [f"{names[0]} {txt['first'][i]:.4f}", f"{names[1]} {txt['second'][i]:.4f}"]
+            if has_source and has_source_text:
+                row.append(f"dCLIP {txt['dirs'][i]:.4f}")
+        row.append(f"seam TV {tv[i]:.1f}")
+        lines.append(f"image {i}: " + "  ".join(row))
+    return lines
 
 
 NODES = [ClipScore]

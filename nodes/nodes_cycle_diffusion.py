@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 
 from ..blendspace.cycle_diffusion import CycleNoises, ddim_schedule, decode, encode
-from ..blendspace.latents import BlendspaceInputError, samples_of
+from ..blendspace.errors import BlendspaceInputError
+from ..blendspace.latents import samples_of
 from . import comfy_compat
 
 CYCLE_TYPE = "BLENDSPACE_CYCLE"

@@ -15,8 +15,9 @@ from ..blendspace.dual_style_mask import (
     style_mask,
 )
 from ..blendspace.epsilon_mix import dual_style_conditioning
-from ..blendspace.latents import BlendspaceInputError
+from ..blendspace.errors import BlendspaceInputError
 from . import comfy_compat
+from .shared import percent_inputs
 
 
 def _mask_inputs(default_sharpness: float, where: str) -> dict:
@@ -154,12 +155,7 @@ class CrossAttnInterpolate:
                 "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
                                        "tooltip": "How much of style B's attention is blended in where the mask says B: "
                                                   "0 = prompt A only, 1 = the source's full blend."}),
-                "start_percent": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001,
-                                            "tooltip": "First step (as a fraction of the schedule) where the blend is "
-                                                       "applied. Source: 0 (every step)."}),
-                "end_percent": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.001,
-                                          "tooltip": "Last step (fraction of the schedule) where the blend is applied. "
-                                                     "Source: 1."}),
+                **percent_inputs("the blend is applied", step=0.001, source=True),
                 "blocks": ("STRING", {"default": "all", "multiline": False,
                                       "tooltip": "Cross-attention blocks to blend: 'all' (source), or a comma list "
                                                  "of 'input', 'middle', 'output' and/or single blocks like 'input 4', "

@@ -12,25 +12,13 @@ import torch
 
 from ..blendspace.animation import save_gif
 from ..blendspace.conditioning import combine_conditionings
+from ..blendspace.errors import BlendspaceInputError
 from ..blendspace.guidance import guided_epsilon
-from ..blendspace.latents import BlendspaceInputError, samples_of
+from ..blendspace.latents import samples_of
 from ..blendspace.slerp import interpolation_weights, lerp, slerp
 from ..blendspace.strength_sweep import STRENGTH_MODES, arange_strengths, diffusers_start_step, parse_strengths
 from . import comfy_compat
-
-
-def _sampler_inputs(steps: int, cfg: float, seed_name: str = "seed") -> dict:
-    return {
-        seed_name: ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
-                            "tooltip": "Seed of the starting noise (one fixed seed for every frame)."}),
-        "steps": ("INT", {"default": steps, "min": 1, "max": 10000,
-                          "tooltip": "Number of sampling steps (of the full schedule)."}),
-        "cfg": ("FLOAT", {"default": cfg, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
-                          "tooltip": "Classifier-free guidance scale (CFG), as in KSampler."}),
-        "sampler_name": (comfy_compat.sampler_names(), {"default": "euler", "tooltip": "Sampling algorithm, as in KSampler."}),
-        "scheduler": (comfy_compat.scheduler_names(), {"default": "normal", "tooltip": "Noise schedule, as in KSampler."}),
-    }
-
+from .shared import sampler_inputs
 
 COND_INPUTS = {
     "positive": ("CONDITIONING", {"tooltip": "The prompt (positive conditioning)."}),
@@ -66,7 +54,7 @@ class StrengthSweep:
                 "model": ("MODEL", {"tooltip": "The model to sample with."}),
                 **COND_INPUTS,
                 "latent": ("LATENT", {"tooltip": "The VAE-encoded image to vary."}),
-                **_sampler_inputs(50, 9.0),
+                **sampler_inputs(50, 9.0),
                 "strength_mode": (list(STRENGTH_MODES), {"default": STRENGTH_MODES[0],
                                                          "tooltip": "How strength maps to steps (see the node "
                                                                     "description)."}),
@@ -162,7 +150,7 @@ class LatentWalk:
 
     @classmethod
     def INPUT_TYPES(cls):
-        inputs = _sampler_inputs(20, 7.5, "seed_a")
+        inputs = sampler_inputs(20, 7.5, "seed_a")
         inputs["seed_b"] = ("INT", {"default": 1, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
                                     "tooltip": "Seed of the last frame's noise (same as seed_a for a prompt-only walk)."})
         return {
@@ -245,7 +233,7 @@ class DenoisingReplay:
         return {
             "required": {
                 "model": ("MODEL", {"tooltip": "The model to sample with."}),
-                **_sampler_inputs(20, 7.5),
+                **sampler_inputs(20, 7.5),
                 **COND_INPUTS,
                 "latent_image": ("LATENT", {"tooltip": "Empty latent (text-to-image) or an encoded image (img2img)."}),
                 "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,

@@ -11,7 +11,9 @@ import logging
 
 import torch
 
+from ..blendspace.clip_preprocess import OPENAI_MEAN, OPENAI_STD, centre_square_pixels
 from ..blendspace.conditioning import check_conditioning
+from ..blendspace.errors import BlendspaceInputError
 from ..blendspace.flex_mapping import (
     ALIGNMENTS,
     ORDERS,
@@ -22,29 +24,10 @@ from ..blendspace.flex_mapping import (
     direct_guidance,
     tween,
 )
-from ..blendspace.latents import BlendspaceInputError
 
 log = logging.getLogger("blendspace")
 NORMALIZATIONS = ("corrected ([0,1] pixels)", "faithful ([-1,1] pixels, source)")
 MODES = ("tween prompt", "direct image guidance")
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def _preprocess(image: torch.Tensor, size: int, faithful: bool, mean, std) -> torch.Tensor:
-    """IMAGE (B,H,W,C) → CLIP pixels: centre square crop, bicubic antialiased resize, normalise; the faithful
-    mode maps pixels to [-1, 1] first, as FlexDiffuse does (no rounding, unlike core's encode_image)."""
-    x = image[..., :3].movedim(-1, 1).float()
-    h, w = x.shape[-2:]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    x = x[..., top:top + side, left:left + side]
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
-    if faithful:
-        x = 2.0 * x - 1.0
-    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x - m) / s
 
 
 def image_tokens(clip_vision, clip_vision_output=None, image=None, faithful: bool = False) -> torch.Tensor:
@@ -61,8 +44,8 @@ def image_tokens(clip_vision, clip_vision_output=None, image=None, faithful: boo
         comfy.model_management.load_model_gpu(clip_vision.patcher)
         device = getattr(clip_vision, "load_device", comfy.model_management.get_torch_device())
         size = int(getattr(clip_vision, "image_size", 224))
-        px = _preprocess(image[:1].to(device), size, faithful, getattr(clip_vision, "image_mean", OPENAI_MEAN),
-                         getattr(clip_vision, "image_std", OPENAI_STD))
+        px = centre_square_pixels(image[:1].to(device), size, faithful, getattr(clip_vision, "image_mean", OPENAI_MEAN),
+                                  getattr(clip_vision, "image_std", OPENAI_STD))
         hidden = model(pixel_values=px, intermediate_output=-2)[0]
     else:
         hidden = clip_vision_output["last_hidden_state"][:1]

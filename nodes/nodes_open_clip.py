@@ -9,12 +9,11 @@ add more under the key ``open_clip``.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 
-from ..blendspace.latents import BlendspaceInputError
+from ..blendspace.errors import BlendspaceInputError
 from ..blendspace.open_clip_models import AUTO, PRECISIONS, architectures, load_open_clip
+from .shared import OPEN_CLIP_TYPE, on_compute_device, require_open_clip
 
-OPEN_CLIP_TYPE = "BLENDSPACE_OPEN_CLIP"
 FOLDER = "open_clip"
 
 
@@ -33,17 +32,6 @@ def _files() -> list[str]:
     import folder_paths
     register_folder()
     return folder_paths.get_filename_list(FOLDER)
-
-
-@contextmanager
-def on_compute_device(ocm):
-    """Run an open_clip model on ComfyUI's compute device, then move it back to the offload device."""
-    import comfy.model_management as mm
-    ocm.model.to(mm.get_torch_device())
-    try:
-        yield ocm
-    finally:
-        ocm.model.to(mm.text_encoder_offload_device())
 
 
 class OpenClipLoader:
@@ -89,12 +77,6 @@ class OpenClipLoader:
         ocm = load_open_clip(path, architecture, precision)
         ocm.model.to(mm.text_encoder_offload_device())
         return ocm
-
-
-def require_open_clip(value, what: str = "open_clip"):
-    if not all(hasattr(value, a) for a in ("model", "image_features", "encode_texts")):
-        raise BlendspaceInputError(f"{what} must come from Load open_clip Model.")
-    return value
 
 
 class CocaCaption:

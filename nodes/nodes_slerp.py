@@ -7,7 +7,8 @@ Math: ``blendspace/slerp.py``; plumbing (batches, sizes, token lengths, carried 
 from __future__ import annotations
 
 from ..blendspace.conditioning import combine_conditionings
-from ..blendspace.latents import SIZE_MODES, BlendspaceInputError, slerp_latents
+from ..blendspace.errors import BlendspaceInputError
+from ..blendspace.latents import SIZE_MODES, slerp_latents
 from ..blendspace.slerp import interpolation_weights, lerp, slerp
 
 METHODS = ("slerp", "lerp")

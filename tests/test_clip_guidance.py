@@ -11,13 +11,15 @@ import torch
 
 from blendspace.clip_guidance import (
     alpha_bar,
-    clip_pixels,
     fast_chain_factor,
     guidance_loss,
     guided_blend,
+    guided_denoised,
     make_cutouts,
+    mixed_target,
     spherical_dist_loss,
 )
+from blendspace.clip_preprocess import OPENAI_MEAN, OPENAI_STD, centre_square_pixels, shortest_side_pixels
 from blendspace.slerp import slerp
 
 EXACT, FAST = "exact (through the U-Net, source)", "fast (decoder only)"
@@ -73,12 +75,57 @@ def test_blend_and_fast_chain_factor():
 def test_preprocessing_and_cutouts_are_differentiable():
     with torch.inference_mode(False):
         img = torch.rand(2, 3, 64, 64, requires_grad=True)
-        px = clip_pixels(img, 224)
+        px = shortest_side_pixels(img, 224)
         assert px.shape == (2, 3, 224, 224)
         cuts = make_cutouts(img, 224, 3, generator=torch.Generator().manual_seed(0))
         assert cuts.shape == (6, 3, 224, 224)
         (px.sum() + cuts.sum()).backward()
         assert img.grad is not None and torch.isfinite(img.grad).all()
+
+
+def test_preprocessing_crops_the_centre_and_normalises():
+    img = torch.zeros(1, 3, 100, 50)
+    img[..., 25:75, :] = 1.0  # the centre square is white, the rest black
+    px = shortest_side_pixels(img, 20)
+    white = (1.0 - torch.tensor(OPENAI_MEAN)) / torch.tensor(OPENAI_STD)
+    assert px.shape == (1, 3, 20, 20) and torch.allclose(px[0, :, 10, 10], white, atol=1e-4)
+    bhwc = img.movedim(1, -1)
+    sq = centre_square_pixels(bhwc, 20)
+    assert sq.shape == (1, 3, 20, 20) and torch.allclose(sq[0, :, 10, 10], white, atol=1e-3)
+    signed = centre_square_pixels(bhwc, 20, signed=True)
+    assert torch.allclose(signed[0, :, 10, 10], white, atol=1e-3), "white stays 1 in [-1, 1]"
+    assert signed.min() < sq.min(), "black becomes -1 in the faithful [-1, 1] pixels"
+
+
+def test_mixed_target_ends_are_the_unit_sources():
+    c, s = torch.randn(1, 16) * 3, torch.randn(1, 16) * 0.5
+    assert torch.allclose(mixed_target(c, s, 0.0), c / c.norm())
+    assert torch.allclose(mixed_target(c, s, 1.0), s / s.norm())
+    assert mixed_target(c, s, 0.5).norm().item() == pytest.approx(1.0, abs=1e-5)
+
+
+def _toy_step_inputs():
+    g = torch.Generator().manual_seed(0)
+    with torch.inference_mode(False):  # model weights are made outside inference mode, as the node's copies are
+        weights = torch.randn(8, 4 * 6 * 6, generator=g)
+    x = torch.randn(2, 4, 6, 6, generator=g)
+    return (lambda s: s.reshape(s.shape[0], -1) @ weights.T), x, torch.tensor([1.5, 1.5]), torch.randn(1, 8, generator=g)
+
+
+def test_guided_step_runs_on_plain_callables_and_lowers_the_loss():
+    """The step is pure torch: a linear 'decoder + CLIP' suffices. A small step lowers the loss at the guided
+    blend; scale 0 changes nothing; the exact gradient with x0 moving one-for-one with x is the fast one."""
+    embed, x, sigma, target = _toy_step_inputs()
+    denoised = x * 0.5
+    assert torch.equal(guided_denoised(denoised, x, sigma, target, 0.0, embed, cond_denoised=denoised), denoised)
+    stepped = guided_denoised(denoised, x, sigma, target, 1e-3, embed, cond_denoised=denoised)
+
+    def loss(d):
+        return guidance_loss(embed(guided_blend(d, x, sigma)), target, 1.0).item()
+    assert loss(stepped) < loss(denoised)
+    exact = guided_denoised(x, x, sigma, target, 100.0, embed, predict_x0=lambda x_k: x_k)
+    fast = guided_denoised(x, x, sigma, target, 100.0, embed, cond_denoised=x)
+    assert torch.allclose(exact, fast, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------- nodes
@@ -187,7 +234,7 @@ def test_patch_node_composes_with_stock_ksampler_and_leaves_model_alone(comfy, s
 def test_grad_copies_are_released_and_cancel_stops(comfy, setup, monkeypatch):
     import comfy.model_management as mm
     s = setup
-    guidance_mod = comfy.pack.nodes.nodes_clip_guidance
+    guidance_mod = comfy.pack.nodes.nodes_image_mixing
     refs = []
     original = guidance_mod._Guidance._frozen_copy
 

@@ -1,5 +1,5 @@
 """FlexDiffuse (seed 001): the mapping against a literal transcription of the source's pseudo-code
-(SEEDS.md §2.3-§2.7), and ImageEmbedToPromptMapper on tiny CLIP models."""
+(docs/techniques.md, "FlexDiffuse"), and ImageEmbedToPromptMapper on tiny CLIP models."""
 
 from __future__ import annotations
 

