@@ -1,4 +1,8 @@
-"""Blendspace command line: ``run`` executes a workflow headlessly, ``serve`` starts ComfyUI with the pack.
+"""Blendspace's command line: run a workflow, serve ComfyUI with the pack, build the workflows, evaluate.
+
+``python -m blendspace`` (or ``python -m blendspace_tools``). ``run`` executes a workflow headlessly,
+``serve`` starts ComfyUI with the pack, ``build-workflows`` regenerates the bundled workflows,
+``evaluate`` scores a folder of results.
 
 ``python -m blendspace run WORKFLOW.json [--smoke] [--set NODE.INPUT=VALUE ...] [--comfyui DIR]
 [--output DIR]`` converts a UI workflow (or takes an API prompt) with the node definitions, runs it
@@ -11,6 +15,10 @@ with this checkout linked in as ``custom_nodes/Blendspace`` through an extra-mod
 the ComfyUI folder itself is never modified.
 
 ``evaluate`` reproduces seed 002's evaluation on a folder of results (``blendspace/evaluation.py``).
+
+The repo root must never come before ComfyUI's own folder on ``sys.path`` while ComfyUI is imported (the
+pack's ``nodes/`` folder would shadow ComfyUI's ``nodes.py``); ``runner.import_comfyui`` puts ComfyUI's
+folder first.
 """
 
 from __future__ import annotations
@@ -89,9 +97,9 @@ def build_workflows(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import IMAGE_SUFFIXES, load_image, samples_from_folders, samples_from_manifest, to_csv
-    from .evaluation import evaluate as run_evaluation
-    from .open_clip_models import load_open_clip
+    from blendspace.evaluation import IMAGE_SUFFIXES, load_image, samples_from_folders, samples_from_manifest, to_csv
+    from blendspace.evaluation import evaluate as run_evaluation
+    from blendspace.open_clip_models import load_open_clip
     if args.manifest:
         samples = samples_from_manifest(Path(args.manifest))
     elif args.results and args.originals and args.encode_text and args.decode_text:
@@ -106,7 +114,7 @@ def evaluate(args: argparse.Namespace) -> int:
             sys.exit("blendspace evaluate: --vgg19 needs --style-refs (a folder of the style's reference images)")
         import torchvision
 
-        from .open_clip_models import read_state_dict
+        from blendspace.open_clip_models import read_state_dict
         net = torchvision.models.vgg19()
         net.load_state_dict(read_state_dict(Path(args.vgg19)))
         vgg = net.features.eval()
@@ -122,9 +130,7 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m blendspace", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_serve(sub) -> None:
     p_serve = sub.add_parser("serve", help="start ComfyUI with Blendspace installed")
     p_serve.add_argument("--comfyui", help="ComfyUI folder (default: $COMFYUI_PATH, else the cached 2024 copy)")
     p_serve.add_argument("--listen", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -132,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--gpu", action="store_true", help="let ComfyUI use a GPU (default: --cpu)")
     p_serve.add_argument("--workdir", help="folder for the pack link, outputs and config (default: a temp folder)")
     p_serve.set_defaults(func=serve)
+
+
+def _add_run(sub) -> None:
     p_run = sub.add_parser("run", help="execute a workflow headlessly with ComfyUI's executor")
     p_run.add_argument("workflow", help="a UI-format workflow (.json, as ComfyUI saves it) or an API prompt")
     p_run.add_argument("--comfyui", help="ComfyUI folder (default: $COMFYUI_PATH, else the cached 2024 copy)")
@@ -141,10 +150,16 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--output", help="output folder (default: ComfyUI's output folder)")
     p_run.add_argument("--input", help="folder of the images that Load Image nodes name (default: ComfyUI's input folder)")
     p_run.set_defaults(func=run)
+
+
+def _add_build(sub) -> None:
     p_build = sub.add_parser("build-workflows", help="(developers) regenerate workflows/*.json from their definitions")
     p_build.add_argument("--comfyui", help="ComfyUI folder whose node definitions to use (default: the 2024 copy)")
     p_build.add_argument("--dest", default=str(REPO / "workflows"), help="output folder (default: workflows/)")
     p_build.set_defaults(func=build_workflows)
+
+
+def _add_evaluate(sub) -> None:
     p_eval = sub.add_parser("evaluate", help="seed 002's evaluation (CLIP, dCLIP, left/right, PSNR, SSIM, L2, seam TV, "
                                              "Gram) of a folder of results")
     p_eval.add_argument("--open-clip", required=True, help="open_clip weights (seed 002: OpenAI ViT-B/32)")
@@ -165,11 +180,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="faithful: only the references are resized and normalised (seed 002); corrected: both")
     p_eval.add_argument("--out", help="write the CSV table here (default: standard output)")
     p_eval.set_defaults(func=evaluate)
-    args = parser.parse_args(argv)
-    return args.func(args)
 
 
-if __name__ == "__main__":
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m blendspace`` parser with its four commands."""
+    parser = argparse.ArgumentParser(prog="python -m blendspace", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_serve, _add_run, _add_build, _add_evaluate):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default: the process's arguments) and run the command; return the exit status."""
     if importlib.util.find_spec("torch") is None:
         sys.exit("blendspace: torch is not installed in this Python; run `make serve` (it sets up .venv).")
-    sys.exit(main())
+    args = build_parser().parse_args(argv)
+    return args.func(args)
