@@ -4,158 +4,340 @@
 definitions of the running ComfyUI, so every socket and widget slot matches the real nodes; a test
 checks that the committed files are what this module builds. Each workflow names its source and
 settings in a Note. Model file names are the ones the seeds used, so users only pick their own.
-Pure Python (the node definitions are passed in).
+Node ids follow the order in which the builders add nodes, and ``UIGraph.layout`` places every
+node, so the builders only say what is connected to what. Pure Python (the node definitions are
+passed in).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from .workflow import UIGraph
+
+Link = tuple[int, int]  # (node id, output slot)
 
 SD14 = "sd-v1-4.ckpt"
 SD15 = "v1-5-pruned-emaonly.safetensors"
 SD21_768 = "v2-1_768-ema-pruned.safetensors"
 VIT_L = "clip-vit-large-patch14.safetensors"
+LAION_B32 = "CLIP-ViT-B-32-laion2B-s34B-b79K/open_clip_model.safetensors"
+COCA_L14 = "CoCa-ViT-L-14-laion2B-s13B-b90k/open_clip_model.safetensors"
 MINECRAFT = ("A Minecraft-inspired rendering of a black bear walking on grass, featuring distinct pixelated 16x16 "
              "textures, blocky 3D cube structures, limited color palette with no gradients, sharp right angles and "
              "perfect squares, characteristic voxel-based terrain with visible block edges.")
 VAN_GOGH = ("A Van Gogh-style painting of a black bear walking on grass, with bold, swirling brushstrokes, rich "
             "textures, and vibrant, expressive colors reminiscent of Starry Night")
-NEG_SF = "cartoon, unrealistic, blur, boring background, deformed, disfigured, low resolution, unattractive"
+BEAR = "A picture of a black bear walking on grass"
+STABLEFUSED_NEGATIVE_TEXT = ("cartoon, unrealistic, blur, boring background, deformed, disfigured, low resolution, "
+                             "unattractive")
+DEER = ("Deer colorful, fantasy, intricate, highly detailed, digital painting, hq, trending on artstation, "
+        "illustration, lovecraftian dark ominous eldritch")
 
 
-def _checkpoint(g: UIGraph, name: str, x: int = 0) -> int:
-    return g.add("CheckpointLoaderSimple", {"ckpt_name": name}, pos=(x, 200))
+# --- small value types ----------------------------------------------------------------------------------------
 
 
-def _text(g: UIGraph, ckpt: int, text: str, title: str, y: int) -> int:
-    return g.add("CLIPTextEncode", {"text": text}, title=title, pos=(400, y), inputs={"clip": (ckpt, 1)})
+class Prompt(NamedTuple):
+    """A text prompt and the title its CLIP Text Encode node shows."""
+
+    text: str
+    title: str
 
 
-def _decode_save(g: UIGraph, ckpt: int, latent: tuple[int, int], prefix: str, x: int = 1400, y: int = 200) -> int:
-    dec = g.add("VAEDecode", pos=(x, y), inputs={"samples": latent, "vae": (ckpt, 2)})
-    g.add("SaveImage", {"filename_prefix": prefix}, pos=(x + 250, y), inputs={"images": (dec, 0)})
-    return dec
+EMPTY_AS_SOURCE = Prompt("", "Negative (empty, as the source)")
+EMPTY_BLOG_NEGATIVE = Prompt("", "Negative (empty: the blog never passes its default)")
+STABLEFUSED_NEGATIVE = Prompt(STABLEFUSED_NEGATIVE_TEXT, "Negative (StableFused's)")
 
 
-def _photo_latent(g: UIGraph, ckpt: int, image: str, size: int = 512) -> int:
-    img = g.add("LoadImage", {"image": image}, title="Your photo", pos=(0, 600))
-    scaled = g.add("ImageScale", {"upscale_method": "lanczos", "width": size, "height": size, "crop": "center"},
-                   pos=(300, 600), inputs={"image": (img, 0)})
-    return g.add("VAEEncode", pos=(600, 600), inputs={"pixels": (scaled, 0), "vae": (ckpt, 2)})
+class Resize(NamedTuple):
+    """Core Image Scale's settings: method, square size and crop."""
+
+    method: str
+    size: int
+    crop: str
 
 
-def _cycle(g: UIGraph, ckpt: int, enc_text: str, photo: int) -> int:
-    enc = _text(g, ckpt, enc_text, "Encoder prompt (describes the photo)", 700)
-    return g.add("BlendspaceCycleDiffusionInvert", {"seed": 42, "steps": 99, "skip_steps": 10, "eta": 0.1, "cfg": 1.0},
-                 pos=(900, 600), inputs={"model": (ckpt, 0), "positive": (enc, 0), "latent": (photo, 0)})
+CENTRE_CROP_512 = Resize("lanczos", 512, "center")
+STRETCH_512 = Resize("lanczos", 512, "disabled")
+STRETCH_768 = Resize("bilinear", 768, "disabled")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """The widgets every KSampler-like node shares."""
+
+    seed: int
+    steps: int
+    cfg: float
+    sampler_name: str = "euler"
+    scheduler: str = "normal"
+
+    def widgets(self, **more) -> dict:
+        return {"seed": self.seed, "steps": self.steps, "cfg": self.cfg, "sampler_name": self.sampler_name,
+                "scheduler": self.scheduler, **more}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint loader node; its outputs as links."""
+
+    node: int
+
+    @property
+    def model(self) -> Link:
+        return (self.node, 0)
+
+    @property
+    def clip(self) -> Link:
+        return (self.node, 1)
+
+    @property
+    def vae(self) -> Link:
+        return (self.node, 2)
+
+
+@dataclass(frozen=True)
+class Prompted:
+    """A checkpoint with a positive and a negative prompt encoded by its CLIP."""
+
+    checkpoint: Checkpoint
+    positive: int
+    negative: int
+
+
+# --- node helpers ---------------------------------------------------------------------------------------------
+
+
+def _checkpoint(g: UIGraph, name: str) -> Checkpoint:
+    return Checkpoint(g.add("CheckpointLoaderSimple", {"ckpt_name": name}))
+
+
+def _encode_text(g: UIGraph, checkpoint: Checkpoint, prompt: Prompt) -> int:
+    return g.add("CLIPTextEncode", {"text": prompt.text}, title=prompt.title, inputs={"clip": checkpoint.clip})
+
+
+def _prompted(g: UIGraph, checkpoint_name: str, positive: Prompt, negative: Prompt) -> Prompted:
+    """Checkpoint loader, then the positive and the negative prompt."""
+    checkpoint = _checkpoint(g, checkpoint_name)
+    return Prompted(checkpoint, _encode_text(g, checkpoint, positive), _encode_text(g, checkpoint, negative))
+
+
+def _sampler_links(model: Link, prompts: Prompted, latent_input: str, latent: Link) -> dict[str, Link]:
+    """The model, the two prompts and the latent input (``latent_image`` or ``latent``) of a sampler node."""
+    return {"model": model, "positive": (prompts.positive, 0), "negative": (prompts.negative, 0), latent_input: latent}
+
+
+def _load_image(g: UIGraph, name: str, title: str) -> int:
+    return g.add("LoadImage", {"image": name}, title=title)
+
+
+def _scale_and_encode(g: UIGraph, checkpoint: Checkpoint, image: int, resize: Resize) -> tuple[int, int]:
+    """Image Scale then VAE Encode; returns both node ids (scaled image, latent)."""
+    scaled = g.add("ImageScale", {"upscale_method": resize.method, "width": resize.size, "height": resize.size,
+                                  "crop": resize.crop}, inputs={"image": (image, 0)})
+    latent = g.add("VAEEncode", inputs={"pixels": (scaled, 0), "vae": checkpoint.vae})
+    return scaled, latent
+
+
+def _image_latent(g: UIGraph, checkpoint: Checkpoint, name: str, title: str, resize: Resize = CENTRE_CROP_512) -> int:
+    """Load Image, Image Scale, VAE Encode: the latent of the user's image."""
+    _, latent = _scale_and_encode(g, checkpoint, _load_image(g, name, title), resize)
+    return latent
+
+
+def _empty_latent_512(g: UIGraph) -> int:
+    return g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1})
+
+
+def _decode_save(g: UIGraph, checkpoint: Checkpoint, latent: Link, prefix: str) -> int:
+    """VAE Decode then Save Image; returns the decoder's node id."""
+    decoded = g.add("VAEDecode", inputs={"samples": latent, "vae": checkpoint.vae})
+    g.add("SaveImage", {"filename_prefix": prefix}, inputs={"images": (decoded, 0)})
+    return decoded
+
+
+def _decode_gif(g: UIGraph, checkpoint: Checkpoint, latent: Link, prefix: str, **gif_widgets) -> None:
+    """VAE Decode then Blendspace's animated GIF saver."""
+    decoded = g.add("VAEDecode", inputs={"samples": latent, "vae": checkpoint.vae})
+    g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": prefix, **gif_widgets}, inputs={"images": (decoded, 0)})
+
+
+# --- seed 002: dual-style blending with CycleDiffusion ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DualStyle:
+    """What the dual-style workflows share: the two style prompts, the negative, the photo and its inversion."""
+
+    checkpoint: Checkpoint
+    style_a: int
+    style_b: int
+    negative: int
+    photo: int
+    cycle: int
+
+
+def _dual_style(g: UIGraph, style_a: Prompt, style_b: Prompt, negative: Prompt,
+                more_prompts: tuple[Prompt, ...] = ()) -> tuple[DualStyle, list[int]]:
+    """SD-1.4, the two styles (then ``more_prompts``), the negative, and the bear photo inverted by CycleDiffusion
+    (99 steps, skip 10, eta 0.1, encoder prompt at CFG 1). Returns the setup and the extra prompts' nodes."""
+    checkpoint = _checkpoint(g, SD14)
+    encoded_a, encoded_b = _encode_text(g, checkpoint, style_a), _encode_text(g, checkpoint, style_b)
+    extra = [_encode_text(g, checkpoint, prompt) for prompt in more_prompts]
+    encoded_negative = _encode_text(g, checkpoint, negative)
+    photo = _image_latent(g, checkpoint, "bear.png", "Your photo")
+    encoder = _encode_text(g, checkpoint, Prompt(BEAR, "Encoder prompt (describes the photo)"))
+    cycle = g.add("BlendspaceCycleDiffusionInvert", {"seed": 42, "steps": 99, "skip_steps": 10, "eta": 0.1, "cfg": 1.0},
+                  inputs={"model": checkpoint.model, "positive": (encoder, 0), "latent": (photo, 0)})
+    return DualStyle(checkpoint, encoded_a, encoded_b, encoded_negative, photo, cycle), extra
+
+
+def _cycle_sample(g: UIGraph, setup: DualStyle, model: Link, positive: Link, cfg: float) -> int:
+    return g.add("BlendspaceCycleDiffusionSampler", {"cfg": cfg}, inputs={
+        "model": model, "positive": positive, "negative": (setup.negative, 0), "cycle": (setup.cycle, 0)})
+
+
+def _dual_style_left_right(g: UIGraph) -> DualStyle:
+    setup, _ = _dual_style(g, Prompt(MINECRAFT, "Style A (left)"), Prompt(VAN_GOGH, "Style B (right)"), EMPTY_AS_SOURCE)
+    return setup
 
 
 def dual_style_epsilon(g: UIGraph) -> str:
-    ck = _checkpoint(g, SD14)
-    a, b = _text(g, ck, MINECRAFT, "Style A (left)", 0), _text(g, ck, VAN_GOGH, "Style B (right)", 200)
-    neg = _text(g, ck, "", "Negative (empty, as the source)", 400)
-    photo = _photo_latent(g, ck, "bear.png")
-    cyc = _cycle(g, ck, "A picture of a black bear walking on grass", photo)
+    setup = _dual_style_left_right(g)
     mix = g.add("DualStyleEpsilonMix", {"direction": "left-right", "shape": "sigmoid", "center": 0.5, "sharpness": 20.0},
-                pos=(900, 0), inputs={"positive_a": (a, 0), "positive_b": (b, 0), "latent": (photo, 0)})
-    s = g.add("BlendspaceCycleDiffusionSampler", {"cfg": 20.0}, pos=(1150, 200),
-              inputs={"model": (ck, 0), "positive": (mix, 0), "negative": (neg, 0), "cycle": (cyc, 0)})
-    _decode_save(g, ck, (s, 0), "Blendspace/dual_style_eps")
+                inputs={"positive_a": (setup.style_a, 0), "positive_b": (setup.style_b, 0), "latent": (setup.photo, 0)})
+    sampled = _cycle_sample(g, setup, setup.checkpoint.model, (mix, 0), cfg=20.0)
+    _decode_save(g, setup.checkpoint, (sampled, 0), "Blendspace/dual_style_eps")
     return ("Seed 002, experiment D3 (epsilon interpolation, bear): SD-1.4, CycleDiffusion 99 DDIM steps, skip 10, "
             "eta 0.1, encoder 'A picture of a black bear walking on grass' at CFG 1, decoder CFG 20, sigmoid 20 over "
             "the latent width, Minecraft left / Van Gogh right, seed 42, 512x512 centre crop. Load your own photo.")
 
 
 def dual_style_cross_attention(g: UIGraph) -> str:
-    ck = _checkpoint(g, SD14)
-    a, b = _text(g, ck, MINECRAFT, "Style A (left)", 0), _text(g, ck, VAN_GOGH, "Style B (right)", 200)
-    neg = _text(g, ck, "", "Negative (empty, as the source)", 400)
-    photo = _photo_latent(g, ck, "bear.png")
-    cyc = _cycle(g, ck, "A picture of a black bear walking on grass", photo)
-    patched = g.add("CrossAttnInterpolate", {"sharpness": 30.0, "strength": 1.0}, pos=(900, 0),
-                    inputs={"model": (ck, 0), "conditioning_b": (b, 0)})
-    s = g.add("BlendspaceCycleDiffusionSampler", {"cfg": 15.0}, pos=(1150, 200),
-              inputs={"model": (patched, 0), "positive": (a, 0), "negative": (neg, 0), "cycle": (cyc, 0)})
-    _decode_save(g, ck, (s, 0), "Blendspace/dual_style_xattn")
+    setup = _dual_style_left_right(g)
+    patched = g.add("CrossAttnInterpolate", {"sharpness": 30.0, "strength": 1.0},
+                    inputs={"model": setup.checkpoint.model, "conditioning_b": (setup.style_b, 0)})
+    sampled = _cycle_sample(g, setup, (patched, 0), (setup.style_a, 0), cfg=15.0)
+    _decode_save(g, setup.checkpoint, (sampled, 0), "Blendspace/dual_style_xattn")
     return ("Seed 002, experiment D4 (cross-attention interpolation, bear): every attn2 layer blends the attention "
             "of prompt A (left) and B (right) with sigmoid 30 over each map's width, positive pass only; CycleDiffusion "
             "99 steps, skip 10, eta 0.1, decoder CFG 15, seed 42.")
 
 
 def dual_style_baselines(g: UIGraph) -> str:
-    ck = _checkpoint(g, SD14)
-    a, b = _text(g, ck, MINECRAFT, "Style A", 0), _text(g, ck, VAN_GOGH, "Style B", 200)
-    concat = _text(g, ck, " A minecraft style black bear walking on grass on the left and a van gogh style black bear "
-                           "walking on grass on the right", "Concatenated prompt (baseline D2)", 400)
-    neg = _text(g, ck, "", "Negative", 1000)
-    photo = _photo_latent(g, ck, "bear.png")
-    cyc = _cycle(g, ck, "A picture of a black bear walking on grass", photo)
-    outs = []
-    for i, (pos, prefix) in enumerate(((concat, "concat"), (a, "style_a"), (b, "style_b"))):
-        s = g.add("BlendspaceCycleDiffusionSampler", {"cfg": 15.0}, pos=(1150, 200 * i),
-                  inputs={"model": (ck, 0), "positive": (pos, 0), "negative": (neg, 0), "cycle": (cyc, 0)})
-        outs.append(_decode_save(g, ck, (s, 0), f"Blendspace/baseline_{prefix}", y=300 * i))
-    mask = g.add("BlendspaceDualStyleMask", {"sharpness": 20.0}, pos=(1400, 900), inputs={"image": (outs[1], 0)})
-    comp = g.add("ImageCompositeMasked", {"x": 0, "y": 0, "resize_source": False}, pos=(1650, 900),
-                 inputs={"destination": (outs[2], 0), "source": (outs[1], 0), "mask": (mask, 0)})
-    g.add("SaveImage", {"filename_prefix": "Blendspace/baseline_pixel_interpolation"}, pos=(1900, 900),
-          inputs={"images": (comp, 0)})
+    concat = Prompt(" A minecraft style black bear walking on grass on the left and a van gogh style black bear "
+                    "walking on grass on the right", "Concatenated prompt (baseline D2)")
+    setup, (concatenated,) = _dual_style(g, Prompt(MINECRAFT, "Style A"), Prompt(VAN_GOGH, "Style B"),
+                                         Prompt("", "Negative"), more_prompts=(concat,))
+    decoded = {}
+    for positive, name in ((concatenated, "concat"), (setup.style_a, "style_a"), (setup.style_b, "style_b")):
+        sampled = _cycle_sample(g, setup, setup.checkpoint.model, (positive, 0), cfg=15.0)
+        decoded[name] = _decode_save(g, setup.checkpoint, (sampled, 0), f"Blendspace/baseline_{name}")
+    mask = g.add("BlendspaceDualStyleMask", {"sharpness": 20.0}, inputs={"image": (decoded["style_a"], 0)})
+    composite = g.add("ImageCompositeMasked", {"x": 0, "y": 0, "resize_source": False},
+                      inputs={"destination": (decoded["style_b"], 0), "source": (decoded["style_a"], 0),
+                              "mask": (mask, 0)})
+    g.add("SaveImage", {"filename_prefix": "Blendspace/baseline_pixel_interpolation"}, inputs={"images": (composite, 0)})
     return ("Seed 002 baselines: D2 prompt concatenation (one prompt describing both halves, decoder CFG 15) and D6 "
             "pixel interpolation (the image generated once per style, blended left to right with sigmoid 20: "
             "source = style A image, destination = style B image). Seed 42.")
 
 
-LAION_B32 = "CLIP-ViT-B-32-laion2B-s34B-b79K/open_clip_model.safetensors"
-COCA_L14 = "CoCa-ViT-L-14-laion2B-s13B-b90k/open_clip_model.safetensors"
+# --- seed 000: CLIP-guided image mixing ------------------------------------------------------------------------
 
 
-def _mixing_inputs(g: UIGraph, content: tuple[str, str | None], style: tuple[str, str | None]):
-    """Checkpoint, the two prompts (typed, or CoCa captions when None), the 512x512 images and their latents,
-    and the seed's LAION ViT-B-32 guidance CLIP."""
-    ck = _checkpoint(g, SD14)
-    coca = None
+class MixSource(NamedTuple):
+    """One of the two mixed images and its prompt (None: CoCa writes the prompt from the image)."""
+
+    image: str
+    prompt: str | None
+
+
+@dataclass(frozen=True)
+class MixRecipe:
+    """Seed 000's four strengths and the seed."""
+
+    seed: int
+    noise_strength: float
+    latent_style_strength: float
+    prompt_style_strength: float
+    clip_image_style_strength: float
+
+
+@dataclass(frozen=True)
+class MixingInputs:
+    """Nodes the mixing workflows share (each image's prompt, 512x512 image and latent; the guidance CLIP)."""
+
+    checkpoint: Checkpoint
+    prompts: list[int]
+    images: list[int]
+    latents: list[int]
+    guidance_clip: int
+    negative: int
+
+
+MIXING_SAMPLING = {"steps": 50, "cfg": 9.0, "sampler_name": "ddim", "scheduler": "ddim_uniform",
+                   "clip_guidance_scale": 100.0, "gradient": "exact (through the U-Net, source)"}
+BOROMIR_TO_GIGACHAD = (MixSource("boromir.jpg", "boromir"), MixSource("gigachad.jpg", "gigachad"))
+
+
+class _CocaCaptioner:
+    """Adds the CoCa loader the first time a prompt must be captioned, then one caption node per image."""
+
+    def __init__(self, g: UIGraph, checkpoint: Checkpoint):
+        self.g, self.checkpoint, self.loader = g, checkpoint, None
+
+    def prompt(self, image: int, role: str) -> int:
+        if self.loader is None:
+            self.loader = self.g.add("BlendspaceOpenClipLoader", {"clip_name": COCA_L14, "architecture": "coca_ViT-L-14"},
+                                     title="CoCa captioner (coca_ViT-L-14, laion2B-s13B-b90k)")
+        caption = self.g.add("BlendspaceCocaCaption", {"prompt": ""}, title=f"{role} prompt from CoCa",
+                             inputs={"open_clip": (self.loader, 0), "image": (image, 0)})
+        return self.g.add("CLIPTextEncode", {"text": ""}, title=f"{role} prompt",
+                          inputs={"clip": self.checkpoint.clip, "text": (caption, 0)})
+
+
+def _mixing_inputs(g: UIGraph, content: MixSource, style: MixSource) -> MixingInputs:
+    """SD-1.4, each image with its prompt (typed, or a CoCa caption), resized to 512x512 and encoded, and the seed's
+    LAION ViT-B-32 guidance CLIP."""
+    checkpoint = _checkpoint(g, SD14)
+    captioner = _CocaCaptioner(g, checkpoint)
     prompts, images, latents = [], [], []
-    for i, ((name, prompt), role) in enumerate(((content, "Content"), (style, "Style"))):
-        img = g.add("LoadImage", {"image": name}, title=f"{role} image", pos=(0, 600 + 350 * i))
-        if prompt is None:
-            if coca is None:
-                coca = g.add("BlendspaceOpenClipLoader", {"clip_name": COCA_L14, "architecture": "coca_ViT-L-14"},
-                             title="CoCa captioner (coca_ViT-L-14, laion2B-s13B-b90k)", pos=(0, 1500))
-            cap = g.add("BlendspaceCocaCaption", {"prompt": ""}, title=f"{role} prompt from CoCa",
-                        pos=(300, 1000 + 200 * i), inputs={"open_clip": (coca, 0), "image": (img, 0)})
-            prompts.append(g.add("CLIPTextEncode", {"text": ""}, title=f"{role} prompt", pos=(400, 200 * i),
-                                 inputs={"clip": (ck, 1), "text": (cap, 0)}))
+    for source, role in ((content, "Content"), (style, "Style")):
+        image = _load_image(g, source.image, f"{role} image")
+        if source.prompt is None:
+            prompts.append(captioner.prompt(image, role))
         else:
-            prompts.append(_text(g, ck, prompt, f"{role} prompt", 200 * i))
-        scaled = g.add("ImageScale", {"upscale_method": "lanczos", "width": 512, "height": 512, "crop": "disabled"},
-                       pos=(300, 600 + 350 * i), inputs={"image": (img, 0)})
+            prompts.append(_encode_text(g, checkpoint, Prompt(source.prompt, f"{role} prompt")))
+        scaled, latent = _scale_and_encode(g, checkpoint, image, STRETCH_512)
         images.append(scaled)
-        latents.append(g.add("VAEEncode", pos=(600, 600 + 350 * i), inputs={"pixels": (scaled, 0), "vae": (ck, 2)}))
-    oc = g.add("BlendspaceOpenClipLoader", {"clip_name": LAION_B32, "architecture": "ViT-B-32"},
-               title="Guidance CLIP (LAION ViT-B-32, laion2B-s34B-b79K)", pos=(0, 1300))
-    neg = _text(g, ck, "", "Negative (empty, as the source)", 400)
-    return ck, prompts, images, latents, oc, neg
+        latents.append(latent)
+    guidance_clip = g.add("BlendspaceOpenClipLoader", {"clip_name": LAION_B32, "architecture": "ViT-B-32"},
+                          title="Guidance CLIP (LAION ViT-B-32, laion2B-s34B-b79K)")
+    negative = _encode_text(g, checkpoint, EMPTY_AS_SOURCE)
+    return MixingInputs(checkpoint, prompts, images, latents, guidance_clip, negative)
 
 
-def _images_mixing(g: UIGraph, content: tuple[str, str | None], style: tuple[str, str | None], seed: int, noise: float,
-                   latent_t: float, prompt_t: float, clip_t: float) -> None:
-    ck, (cp, sp), images, latents, oc, neg = _mixing_inputs(g, content, style)
-    mixed = g.add("SlerpConditioning", {"t": prompt_t, "mode": "whole tensor (source)", "method": "slerp"},
-                  title="slerp_prompt_style_strength", pos=(700, 0), inputs={"conditioning_a": (cp, 0),
-                                                                             "conditioning_b": (sp, 0)})
-    target = g.add("BlendspaceSlerpClipImageEmbeds", {"slerp_clip_image_style_strength": clip_t}, pos=(700, 1300),
-                   inputs={"open_clip": (oc, 0), "content_image": (images[0], 0), "style_image": (images[1], 0)})
-    s = g.add("ClipImageGuidanceSampler", {"seed": seed, "steps": 50, "cfg": 9.0, "sampler_name": "ddim",
-                                           "scheduler": "ddim_uniform", "denoise": noise,
-                                           "strength_mode": "diffusers (source)", "clip_guidance_scale": 100.0,
-                                           "gradient": "exact (through the U-Net, source)",
-                                           "slerp_latent_style_strength": latent_t}, pos=(1050, 300),
-              inputs={"model": (ck, 0), "positive": (mixed, 0), "negative": (neg, 0),
-                      "latent_image": (latents[0], 0), "vae": (ck, 2), "open_clip": (oc, 0),
-                      "target": (target, 0), "latent_style": (latents[1], 0)})
-    _decode_save(g, ck, (s, 0), "Blendspace/images_mixing")
+def _images_mixing(g: UIGraph, content: MixSource, style: MixSource, recipe: MixRecipe) -> None:
+    mixing = _mixing_inputs(g, content, style)
+    content_prompt, style_prompt = mixing.prompts
+    mixed_prompt = g.add("SlerpConditioning", {"t": recipe.prompt_style_strength, "mode": "whole tensor (source)",
+                                               "method": "slerp"}, title="slerp_prompt_style_strength",
+                         inputs={"conditioning_a": (content_prompt, 0), "conditioning_b": (style_prompt, 0)})
+    target = g.add("BlendspaceSlerpClipImageEmbeds",
+                   {"slerp_clip_image_style_strength": recipe.clip_image_style_strength},
+                   inputs={"open_clip": (mixing.guidance_clip, 0), "content_image": (mixing.images[0], 0),
+                           "style_image": (mixing.images[1], 0)})
+    sampled = g.add("ClipImageGuidanceSampler", {
+        "seed": recipe.seed, **MIXING_SAMPLING, "denoise": recipe.noise_strength,
+        "strength_mode": "diffusers (source)", "slerp_latent_style_strength": recipe.latent_style_strength,
+    }, inputs={"model": mixing.checkpoint.model, "positive": (mixed_prompt, 0), "negative": (mixing.negative, 0),
+               "latent_image": (mixing.latents[0], 0), "vae": mixing.checkpoint.vae,
+               "open_clip": (mixing.guidance_clip, 0), "target": (target, 0), "latent_style": (mixing.latents[1], 0)})
+    _decode_save(g, mixing.checkpoint, (sampled, 0), "Blendspace/images_mixing")
 
 
 MIXING_NOTE = (" SD-1.4, 50 steps (DDIM stands in for the source's PNDM), CFG 9, CLIP guidance 100 with the exact "
@@ -165,21 +347,26 @@ MIXING_NOTE = (" SD-1.4, 50 steps (DDIM stands in for the source's PNDM), CFG 9,
 
 
 def images_mixing_style_to_content(g: UIGraph) -> str:
-    _images_mixing(g, ("boromir.jpg", "boromir"), ("gigachad.jpg", "gigachad"), 117, 0.6, 0.8, 0.2, 0.2)
+    _images_mixing(g, *BOROMIR_TO_GIGACHAD, MixRecipe(seed=117, noise_strength=0.6, latent_style_strength=0.8,
+                                                      prompt_style_strength=0.2, clip_image_style_strength=0.2))
     return ("Seed 000, experiment E1 and the README's 'from style to content' preset: content boromir, style "
             "gigachad, prompts 'boromir' / 'gigachad', seed 117, noise_strength 0.6 (preset: 0.5), latent 0.8, "
             "prompt 0.2, CLIP image 0.2." + MIXING_NOTE)
 
 
 def images_mixing_content_to_style(g: UIGraph) -> str:
-    _images_mixing(g, ("shrek.jpg", "shrek"), ("gigachad.jpg", "gigachad"), 17, 0.7, 0.2, 0.8, 0.8)
+    _images_mixing(g, MixSource("shrek.jpg", "shrek"), MixSource("gigachad.jpg", "gigachad"),
+                   MixRecipe(seed=17, noise_strength=0.7, latent_style_strength=0.2, prompt_style_strength=0.8,
+                             clip_image_style_strength=0.8))
     return ("Seed 000, experiment E2 and the README's 'from content to style' preset: content shrek, style "
             "gigachad, prompts 'shrek' / 'gigachad', seed 17, noise_strength 0.7 (preset: 0.5), latent 0.2, "
             "prompt 0.8, CLIP image 0.8." + MIXING_NOTE)
 
 
 def images_mixing_coca(g: UIGraph) -> str:
-    _images_mixing(g, ("boromir.jpg", None), ("gigachad.jpg", None), 17, 0.65, 0.9, 0.1, 0.1)
+    _images_mixing(g, MixSource("boromir.jpg", None), MixSource("gigachad.jpg", None),
+                   MixRecipe(seed=17, noise_strength=0.65, latent_style_strength=0.9, prompt_style_strength=0.1,
+                             clip_image_style_strength=0.1))
     return ("Seed 000, experiment E6 (the diffusers community README): content boromir, style gigachad, both prompts "
             "written by CoCa (coca_ViT-L-14, laion2B-s13B-b90k; beam search 6 beams in 3 groups, 5 to 30 tokens, "
             "cleaned as the source), seed 17, noise_strength 0.65, latent 0.9, prompt 0.1, CLIP image 0.1. Type a "
@@ -187,215 +374,221 @@ def images_mixing_coca(g: UIGraph) -> str:
 
 
 def images_mixing_grid_search(g: UIGraph) -> str:
-    ck, (cp, sp), images, _latents, oc, neg = _mixing_inputs(g, ("boromir.jpg", "boromir"),
-                                                             ("gigachad.jpg", "gigachad"))
-    s = g.add("BlendspaceMixGridSearch", {"seed": 117, "steps": 50, "cfg": 9.0, "sampler_name": "ddim",
-                                          "scheduler": "ddim_uniform", "clip_guidance_scale": 100.0,
-                                          "gradient": "exact (through the U-Net, source)",
-                                          "noise_strength": "0.5, 0.6, 0.7", "slerp_latent_style_strength": "0.2, 0.8",
-                                          "slerp_prompt_style_strength": "0.2, 0.8",
-                                          "slerp_clip_image_style_strength": "0.2, 0.8", "columns": 4},
-              pos=(1050, 300), inputs={"model": (ck, 0), "content_positive": (cp, 0), "style_positive": (sp, 0),
-                                       "negative": (neg, 0), "content_image": (images[0], 0),
-                                       "style_image": (images[1], 0), "vae": (ck, 2), "open_clip": (oc, 0)})
-    g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_grid"}, title="Grid, labelled", pos=(1500, 0),
-          inputs={"images": (s, 2)})
-    g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_best"}, title="Best mix", pos=(1500, 400),
-          inputs={"images": (s, 0)})
+    mixing = _mixing_inputs(g, *BOROMIR_TO_GIGACHAD)
+    content_prompt, style_prompt = mixing.prompts
+    grid = g.add("BlendspaceMixGridSearch", {
+        "seed": 117, **MIXING_SAMPLING, "noise_strength": "0.5, 0.6, 0.7", "slerp_latent_style_strength": "0.2, 0.8",
+        "slerp_prompt_style_strength": "0.2, 0.8", "slerp_clip_image_style_strength": "0.2, 0.8", "columns": 4,
+    }, inputs={"model": mixing.checkpoint.model, "content_positive": (content_prompt, 0),
+               "style_positive": (style_prompt, 0), "negative": (mixing.negative, 0),
+               "content_image": (mixing.images[0], 0), "style_image": (mixing.images[1], 0),
+               "vae": mixing.checkpoint.vae, "open_clip": (mixing.guidance_clip, 0)})
+    g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_grid"}, title="Grid, labelled", inputs={"images": (grid, 2)})
+    g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_best"}, title="Best mix", inputs={"images": (grid, 0)})
     return ("Seed 000's 'find the best mix by complete enumeration' (its notebook is lost, so the grid is the README's "
             "advice: noise_strength 0.5-0.7 and the two presets' strengths 0.2 / 0.8), on E1's images and prompts, "
             "seed 117: 24 CLIP-guided runs scored by CLIP similarity to both images; the best is the highest lower "
             "score. The report and the best strengths are outputs too (wire them into a mixing workflow)." + MIXING_NOTE)
 
 
-def _flex_img2img(g: UIGraph, settings: dict, prompt: str, init: bool, note: str, guide_text: str | None = None,
-                  concept: str | None = None, steps: int = 30, seed: int = 1337, strength: float = 0.6) -> str:
-    ck = _checkpoint(g, SD14)
-    pos = _text(g, ck, prompt, "Prompt", 0)
-    neg = _text(g, ck, "", "Negative (empty: FlexDiffuse's uncond)", 200)
-    extra = {}
+# --- seed 001: FlexDiffuse ------------------------------------------------------------------------------------
+
+FLEX_SAMPLING = Sampling(seed=1337, steps=30, cfg=8.0, sampler_name="ddim", scheduler="ddim_uniform")
+FLEX_NEGATIVE = Prompt("", "Negative (empty: FlexDiffuse's uncond)")
+FAITHFUL = {"token_alignment": "faithful (shifted, source)", "image_normalization": "faithful ([-1,1] pixels, source)"}
+
+
+def _flex_guides(g: UIGraph, checkpoint: Checkpoint, guide_text: str | None, concept: str | None) -> dict[str, Link]:
+    """The mapper's guide: a guide prompt (text-to-text tweening) or the guide image with CLIP vision; and the
+    optional mapping concepts."""
+    guides: dict[str, Link] = {}
     if guide_text is not None:
-        extra["guide_conditioning"] = (_text(g, ck, guide_text, "Guide text (text-to-text tweening)", 400), 0)
+        guide = _encode_text(g, checkpoint, Prompt(guide_text, "Guide text (text-to-text tweening)"))
+        guides["guide_conditioning"] = (guide, 0)
     else:
-        cv = g.add("CLIPVisionLoader", {"clip_name": VIT_L}, pos=(0, 900))
-        guide = g.add("LoadImage", {"image": "guide.png"}, title="Guide image", pos=(300, 900))
-        extra.update(clip_vision=(cv, 0), image=(guide, 0))
+        clip_vision = g.add("CLIPVisionLoader", {"clip_name": VIT_L})
+        guides.update(clip_vision=(clip_vision, 0), image=(_load_image(g, "guide.png", "Guide image"), 0))
     if concept is not None:
-        extra["concept_conditioning"] = (_text(g, ck, concept, "Mapping concepts", 600), 0)
-    mapped = g.add("ImageEmbedToPromptMapper", settings, pos=(700, 0), inputs={"conditioning": (pos, 0), **extra})
-    if init:
-        latent = (_photo_latent(g, ck, "init.png"), 0)
-        s = g.add("BlendspaceStrengthSweep", {"seed": seed, "steps": steps, "cfg": 8.0, "sampler_name": "ddim",
-                                              "scheduler": "ddim_uniform", "strength_list": f"{strength}"},
-                  title="img2img (diffusers strength)", pos=(1100, 200),
-                  inputs={"model": (ck, 0), "positive": (mapped, 0), "negative": (neg, 0), "latent": latent})
+        guides["concept_conditioning"] = (_encode_text(g, checkpoint, Prompt(concept, "Mapping concepts")), 0)
+    return guides
+
+
+def _flexdiffuse(g: UIGraph, settings: dict, prompt: str, *, img2img: bool, guide_text: str | None = None,
+                 concept: str | None = None) -> None:
+    """FlexDiffuse's mapper on the prompt, then img2img of ``init.png`` at diffusers strength 0.6 (``img2img``) or
+    text-to-image at 512x512; DDIM 30 steps, CFG 8, seed 1337."""
+    prompts = _prompted(g, SD14, Prompt(prompt, "Prompt"), FLEX_NEGATIVE)
+    checkpoint = prompts.checkpoint
+    guides = _flex_guides(g, checkpoint, guide_text, concept)
+    mapped = g.add("ImageEmbedToPromptMapper", settings, inputs={"conditioning": (prompts.positive, 0), **guides})
+    mapped_prompts = Prompted(checkpoint, mapped, prompts.negative)
+    if img2img:
+        latent = _image_latent(g, checkpoint, "init.png", "Your photo")
+        sampled = g.add("BlendspaceStrengthSweep", FLEX_SAMPLING.widgets(strength_list="0.6"),
+                        title="img2img (diffusers strength)",
+                        inputs=_sampler_links(checkpoint.model, mapped_prompts, "latent", (latent, 0)))
     else:
-        empty = g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, pos=(700, 400))
-        s = g.add("KSampler", {"seed": seed, "steps": steps, "cfg": 8.0, "sampler_name": "ddim",
-                               "scheduler": "ddim_uniform", "denoise": 1.0}, pos=(1100, 200),
-                  inputs={"model": (ck, 0), "positive": (mapped, 0), "negative": (neg, 0), "latent_image": (empty, 0)})
-    _decode_save(g, ck, (s, 0), "Blendspace/flexdiffuse")
+        empty = _empty_latent_512(g)
+        sampled = g.add("KSampler", FLEX_SAMPLING.widgets(denoise=1.0),
+                        inputs=_sampler_links(checkpoint.model, mapped_prompts, "latent_image", (empty, 0)))
+    _decode_save(g, checkpoint, (sampled, 0), "Blendspace/flexdiffuse")
     g.add("Note", {"text": "Connect the mapper's 'preview' output to a text display node (e.g. a Show Text node) to "
                            "see every token's match and weight. The source sampled with PNDM, which ComfyUI does not "
-                           "have; DDIM is used here."}, pos=(700, 500))
-    return note
+                           "have; DDIM is used here."})
 
 
-FAITHFUL = {"token_alignment": "faithful (shifted, source)", "image_normalization": "faithful ([-1,1] pixels, source)"}
-DEER = ("Deer colorful, fantasy, intricate, highly detailed, digital painting, hq, trending on artstation, "
-        "illustration, lovecraftian dark ominous eldritch")
+@dataclass(frozen=True)
+class DeerImg2Img:
+    """Experiments F2-F5, one workflow each: img2img of the deer guided by the deer_mod image (linear guidance
+    from 0, header 0) with these mapper settings; building it returns its note."""
+
+    note: str
+    threshold_mult: float
+    threshold_floor: float
+    clustered: float
+    linear_end: float
+    max_guidance: float
+
+    def __call__(self, g: UIGraph) -> str:
+        settings = {"threshold_mult": self.threshold_mult, "threshold_floor": self.threshold_floor,
+                    "clustered": self.clustered, "linear_start": 0.0, "linear_end": self.linear_end,
+                    "max_guidance": self.max_guidance, "header_max": 0.0, **FAITHFUL}
+        _flexdiffuse(g, settings, DEER, img2img=True)
+        return self.note
 
 
-def flexdiffuse_threshold(g: UIGraph) -> str:
-    return _flex_img2img(g, {"threshold_mult": 1.0, "threshold_floor": 0.2, "clustered": 0.0, "linear_start": 0.0,
-                             "linear_end": 1.0, "max_guidance": 1.0, "header_max": 0.0, **FAITHFUL}, DEER, True,
-                         "Seed 001, experiment F4 ('deer_tuned'): img2img of the deer at strength 0.6 (30 steps, CFG 8, "
-                         "seed 1337) with the guide deer_mod image: Threshold 1.0 at floor 0.2, Clustered 0, Linear "
-                         "0 -> 1.0, Max Image Guidance 1.0, header 0, Best Fit with reuse; the source's quirks kept "
-                         "(faithful alignment and normalisation). Set threshold_mult to 0 for F5 (linear only).")
-
-
-def flexdiffuse_defaults(g: UIGraph) -> str:
-    return _flex_img2img(g, {"threshold_mult": 0.25, "threshold_floor": 0.75, "clustered": 0.25, "linear_start": 0.0,
-                             "linear_end": 0.5, "max_guidance": 0.35, "header_max": 0.0, **FAITHFUL}, DEER, True,
-                         "Seed 001, experiments F2/F3: the README defaults (Threshold 0.25 at floor 0.75, Clustered "
-                         "0.25, Linear 0 -> 0.5, Max 0.35, header 0, Best Fit, reuse on), img2img strength 0.6, 30 "
-                         "steps, CFG 8, seed 1337. F3 lowers the floor to 0.2. The source's advice: set Threshold and "
-                         "Clustered to 0.0-0.1 and increment.")
+flexdiffuse_threshold = DeerImg2Img(
+    "Seed 001, experiment F4 ('deer_tuned'): img2img of the deer at strength 0.6 (30 steps, CFG 8, seed 1337) with "
+    "the guide deer_mod image: Threshold 1.0 at floor 0.2, Clustered 0, Linear 0 -> 1.0, Max Image Guidance 1.0, "
+    "header 0, Best Fit with reuse; the source's quirks kept (faithful alignment and normalisation). Set "
+    "threshold_mult to 0 for F5 (linear only).",
+    threshold_mult=1.0, threshold_floor=0.2, clustered=0.0, linear_end=1.0, max_guidance=1.0)
+flexdiffuse_defaults = DeerImg2Img(
+    "Seed 001, experiments F2/F3: the README defaults (Threshold 0.25 at floor 0.75, Clustered 0.25, Linear "
+    "0 -> 0.5, Max 0.35, header 0, Best Fit, reuse on), img2img strength 0.6, 30 steps, CFG 8, seed 1337. F3 "
+    "lowers the floor to 0.2. The source's advice: set Threshold and Clustered to 0.0-0.1 and increment.",
+    threshold_mult=0.25, threshold_floor=0.75, clustered=0.25, linear_end=0.5, max_guidance=0.35)
 
 
 def flexdiffuse_concepts(g: UIGraph) -> str:
-    return _flex_img2img(g, {"threshold_mult": 0.0, "clustered": 0.0, "linear_start": 0.0, "linear_end": 0.0,
-                             "max_guidance": 0.0, **FAITHFUL}, "a creepy tree creature, 8k dslr photo", False,
-                         "Seed 001, experiment F7 ('creepy_tree_mapped'): txt2img, guide deer_mod, Mapping Concepts "
-                         "'creepy tree', all other guidance 0: prompt tokens matching a concept (> 0.9) take that "
-                         "concept's image token. Seed 1337, 30 steps, CFG 8.", concept="creepy tree")
+    _flexdiffuse(g, {"threshold_mult": 0.0, "clustered": 0.0, "linear_start": 0.0, "linear_end": 0.0,
+                     "max_guidance": 0.0, **FAITHFUL}, "a creepy tree creature, 8k dslr photo", img2img=False,
+                 concept="creepy tree")
+    return ("Seed 001, experiment F7 ('creepy_tree_mapped'): txt2img, guide deer_mod, Mapping Concepts "
+            "'creepy tree', all other guidance 0: prompt tokens matching a concept (> 0.9) take that "
+            "concept's image token. Seed 1337, 30 steps, CFG 8.")
 
 
 def flexdiffuse_text_tween(g: UIGraph) -> str:
-    return _flex_img2img(g, {"linear_start": 0.1, **FAITHFUL}, "an urban landscape, city, dslr photo", False,
-                         "Seed 001, experiment F8 ('city_photo_forest_blend'): text-to-text tweening of 'an urban "
-                         "landscape, city, dslr photo' toward the guide text 'a painting of the deep woods, forest', "
-                         "Linear Start 0.1, other settings at the README defaults; seed 1337, 30 steps, CFG 8.",
-                         guide_text="a painting of the deep woods, forest")
+    _flexdiffuse(g, {"linear_start": 0.1, **FAITHFUL}, "an urban landscape, city, dslr photo", img2img=False,
+                 guide_text="a painting of the deep woods, forest")
+    return ("Seed 001, experiment F8 ('city_photo_forest_blend'): text-to-text tweening of 'an urban "
+            "landscape, city, dslr photo' toward the guide text 'a painting of the deep woods, forest', "
+            "Linear Start 0.1, other settings at the README defaults; seed 1337, 30 steps, CFG 8.")
+
+
+# --- seeds 003 and 004: img2img blog and StableFused ----------------------------------------------------------
+
+
+def _strength_sweep(g: UIGraph, prompts: Prompted, image: str, title: str, widgets: dict, node_title: str | None = None
+                    ) -> int:
+    """The blog's img2img: the image stretched to 768x768, Blendspace's strength sweep (diffusers strength)."""
+    latent = _image_latent(g, prompts.checkpoint, image, title, STRETCH_768)
+    return g.add("BlendspaceStrengthSweep", {**widgets, "strength_mode": "diffusers (source)"}, title=node_title,
+                 inputs=_sampler_links(prompts.checkpoint.model, prompts, "latent", (latent, 0)))
 
 
 def strength_sweep_gif(g: UIGraph) -> str:
-    ck = _checkpoint(g, SD21_768)
-    pos = _text(g, ck, "renaissance lady, evening light, high quality by carl rungius", "Prompt + ' by <artist>'", 0)
-    neg = _text(g, ck, "", "Negative (empty: the blog never passes its default)", 200)
-    img = g.add("LoadImage", {"image": "monalisa.jpg"}, title="Your image", pos=(0, 600))
-    scaled = g.add("ImageScale", {"upscale_method": "bilinear", "width": 768, "height": 768, "crop": "disabled"},
-                   pos=(300, 600), inputs={"image": (img, 0)})
-    enc = g.add("VAEEncode", pos=(600, 600), inputs={"pixels": (scaled, 0), "vae": (ck, 2)})
-    sweep = g.add("BlendspaceStrengthSweep", {"seed": 187, "steps": 50, "cfg": 9.0, "sampler_name": "euler",
-                                              "scheduler": "normal", "strength_mode": "diffusers (source)",
-                                              "start": 0.05, "stop": 0.98, "step": 0.03}, pos=(900, 200),
-                  inputs={"model": (ck, 0), "positive": (pos, 0), "negative": (neg, 0), "latent": (enc, 0)})
-    dec = g.add("VAEDecode", pos=(1200, 200), inputs={"samples": (sweep, 0), "vae": (ck, 2)})
-    g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": "Blendspace/morph", "frame_duration_ms": 400, "loop": 0},
-          pos=(1450, 200), inputs={"images": (dec, 0)})
+    prompts = _prompted(g, SD21_768, Prompt("renaissance lady, evening light, high quality by carl rungius",
+                                            "Prompt + ' by <artist>'"), EMPTY_BLOG_NEGATIVE)
+    sweep = _strength_sweep(g, prompts, "monalisa.jpg", "Your image",
+                            Sampling(seed=187, steps=50, cfg=9.0).widgets(start=0.05, stop=0.98, step=0.03))
+    _decode_gif(g, prompts.checkpoint, (sweep, 0), "Blendspace/morph", frame_duration_ms=400, loop=0)
     return ("Seed 003, experiment B4/B5 (morph GIF): SD-2.1 768 with Euler, 50 steps, CFG 9, empty negative, image "
             "resized to 768x768 (aspect not kept), fixed seed (187 as B5), strengths 0.05 to 0.98 step 0.03 = 31 "
             "frames in strength order (diffusers strength), GIF 400 ms a frame, looping.")
 
 
 def sketch_to_picture(g: UIGraph) -> str:
-    ck = _checkpoint(g, SD21_768)
-    pos = _text(g, ck, "a mountain landscape with a lake at sunset, high quality by albert bierstadt", "Prompt", 0)
-    neg = _text(g, ck, "", "Negative (empty: the blog never passes its default)", 200)
-    img = g.add("LoadImage", {"image": "sketch.png"}, title="Your colour-block sketch", pos=(0, 600))
-    scaled = g.add("ImageScale", {"upscale_method": "bilinear", "width": 768, "height": 768, "crop": "disabled"},
-                   pos=(300, 600), inputs={"image": (img, 0)})
-    enc = g.add("VAEEncode", pos=(600, 600), inputs={"pixels": (scaled, 0), "vae": (ck, 2)})
-    s = g.add("BlendspaceStrengthSweep", {"seed": 343, "steps": 50, "cfg": 9.0, "sampler_name": "euler",
-                                          "scheduler": "normal", "strength_mode": "diffusers (source)",
-                                          "strength_list": "0.75"}, title="img2img (diffusers strength 0.75)",
-              pos=(900, 200), inputs={"model": (ck, 0), "positive": (pos, 0), "negative": (neg, 0), "latent": (enc, 0)})
-    _decode_save(g, ck, (s, 0), "Blendspace/sketch_to_picture")
+    prompts = _prompted(g, SD21_768, Prompt("a mountain landscape with a lake at sunset, high quality by albert "
+                                            "bierstadt", "Prompt"), EMPTY_BLOG_NEGATIVE)
+    sampled = _strength_sweep(g, prompts, "sketch.png", "Your colour-block sketch",
+                              Sampling(seed=343, steps=50, cfg=9.0).widgets(strength_list="0.75"),
+                              node_title="img2img (diffusers strength 0.75)")
+    _decode_save(g, prompts.checkpoint, (sampled, 0), "Blendspace/sketch_to_picture")
     return ("Seed 003, experiment B2 (rudimentary sketches): a colour-block landscape sketch turned into a picture "
             "by img2img at strength about 0.75, SD-2.1 768 with Euler, 50 steps, CFG 9, prompt + ' by <artist>', "
             "empty negative, fixed seed. The blog's exact prompt and seed are not given; change them freely.")
 
 
+def _guidance_scale(g: UIGraph, checkpoint: Checkpoint, scale: float) -> int:
+    """Blendspace's guidance scale patch with StableFused's rescale 0.7."""
+    return g.add("BlendspaceGuidanceScale", {"guidance_scale": scale, "guidance_rescale": 0.7},
+                 inputs={"model": checkpoint.model})
+
+
 def image_to_image_replay(g: UIGraph) -> str:
-    ck = _checkpoint(g, SD15)
-    pos = _text(g, ck, "Cartoon-like portrait, drawn by a child, of a male astronaut in space, colorful, funky, crazy",
-                "Prompt", 0)
-    neg = _text(g, ck, NEG_SF, "Negative (StableFused's)", 200)
-    cfg = g.add("BlendspaceGuidanceScale", {"guidance_scale": 15.0, "guidance_rescale": 0.7}, pos=(400, 400),
-                inputs={"model": (ck, 0)})
-    img = g.add("LoadImage", {"image": "the-renaissance-astronaut.png"}, title="Your image", pos=(0, 600))
-    scaled = g.add("ImageScale", {"upscale_method": "lanczos", "width": 512, "height": 512, "crop": "center"},
-                   pos=(300, 600), inputs={"image": (img, 0)})
-    enc = g.add("VAEEncode", pos=(600, 600), inputs={"pixels": (scaled, 0), "vae": (ck, 2)})
-    s = g.add("BlendspaceDenoisingReplay", {"seed": 31337, "steps": 30, "cfg": 15.0, "sampler_name": "euler",
-                                            "scheduler": "normal", "denoise": 0.83}, pos=(800, 200),
-              inputs={"model": (cfg, 0), "positive": (pos, 0), "negative": (neg, 0), "latent_image": (enc, 0)})
-    _decode_save(g, ck, (s, 0), "Blendspace/i2i_result", y=0)
-    dec = g.add("VAEDecode", pos=(1150, 400), inputs={"samples": (s, 2), "vae": (ck, 2)})
-    g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": "Blendspace/i2i_xt", "frame_duration_ms": 200},
-          pos=(1400, 400), inputs={"images": (dec, 0)})
+    prompts = _prompted(g, SD15, Prompt("Cartoon-like portrait, drawn by a child, of a male astronaut in space, "
+                                        "colorful, funky, crazy", "Prompt"), STABLEFUSED_NEGATIVE)
+    checkpoint = prompts.checkpoint
+    guided = _guidance_scale(g, checkpoint, 15.0)
+    latent = _image_latent(g, checkpoint, "the-renaissance-astronaut.png", "Your image")
+    replay = g.add("BlendspaceDenoisingReplay", Sampling(seed=31337, steps=30, cfg=15.0).widgets(denoise=0.83),
+                   inputs=_sampler_links((guided, 0), prompts, "latent_image", (latent, 0)))
+    _decode_save(g, checkpoint, (replay, 0), "Blendspace/i2i_result")
+    _decode_gif(g, checkpoint, (replay, 2), "Blendspace/i2i_xt", frame_duration_ms=200)
     return ("Seed 004, experiment S3 with the denoising process shown (S4): SD-1.5, 30 steps, guidance 15 with "
             "StableFused's rescale 0.7, StableFused's negative, seed 31337; start_step 5 of 30 is about denoise 0.83 "
             "(StableFused's image_to_image fed unnormalised pixels to the VAE, a bug not reproduced here).")
 
 
 def latent_walk(g: UIGraph) -> str:
-    ck = _checkpoint(g, SD15)
-    a = _text(g, ck, "A dog chasing a cat in a garden, photorealistic, high quality", "Prompt A", 0)
-    b = _text(g, ck, "A cat escaping into outer space in a rocket, photorealistic, high quality", "Prompt B", 200)
-    neg = _text(g, ck, NEG_SF, "Negative (StableFused's)", 400)
-    empty = g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, pos=(400, 600))
+    checkpoint = _checkpoint(g, SD15)
+    prompt_a = _encode_text(g, checkpoint, Prompt("A dog chasing a cat in a garden, photorealistic, high quality",
+                                                  "Prompt A"))
+    prompt_b = _encode_text(g, checkpoint, Prompt("A cat escaping into outer space in a rocket, photorealistic, "
+                                                  "high quality", "Prompt B"))
+    negative = _encode_text(g, checkpoint, STABLEFUSED_NEGATIVE)
+    empty = _empty_latent_512(g)
     walk = g.add("BlendspaceLatentWalk", {"seed_a": 123456, "steps": 20, "cfg": 15.0, "sampler_name": "dpmpp_2m",
                                           "scheduler": "karras", "seed_b": 123457, "frames": 24,
                                           "noise_interpolation": "slerp", "prompt_interpolation": "lerp",
-                                          "max_batch": 4}, pos=(800, 200),
-                 inputs={"model": (ck, 0), "positive_a": (a, 0), "positive_b": (b, 0), "negative": (neg, 0),
-                         "latent": (empty, 0)})
-    dec = g.add("VAEDecode", pos=(1150, 200), inputs={"samples": (walk, 0), "vae": (ck, 2)})
-    g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": "Blendspace/latent_walk", "frame_duration_ms": 125},
-          pos=(1400, 200), inputs={"images": (dec, 0)})
+                                          "max_batch": 4},
+                 inputs={"model": checkpoint.model, "positive_a": (prompt_a, 0), "positive_b": (prompt_b, 0),
+                         "negative": (negative, 0), "latent": (empty, 0)})
+    _decode_gif(g, checkpoint, (walk, 0), "Blendspace/latent_walk", frame_duration_ms=125)
     return ("Seed 004, experiment S8 (latent walk): SD-1.5, two of the story prompts, 24 interpolation frames (both "
             "ends included), noise slerped and prompt embeddings lerped, 20 steps, CFG 15, seeds 123456/123457, "
             "8 fps (125 ms). StableFused also applies guidance rescale 0.7; add Any Guidance Scale for it.")
 
 
 def denoising_replay(g: UIGraph) -> str:
-    ck = _checkpoint(g, SD15)
-    pos = _text(g, ck, "Cyberpunk cityscape with towering skyscrapers, neon signs, and flying cars.", "Prompt", 0)
-    neg = _text(g, ck, "", "Negative", 200)
-    cfg = g.add("BlendspaceGuidanceScale", {"guidance_scale": 7.5, "guidance_rescale": 0.7}, pos=(400, 400),
-                inputs={"model": (ck, 0)})
-    empty = g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, pos=(400, 600))
-    s = g.add("BlendspaceDenoisingReplay", {"seed": 1337, "steps": 20, "cfg": 7.5, "sampler_name": "euler",
-                                            "scheduler": "normal", "denoise": 1.0}, pos=(800, 200),
-              inputs={"model": (cfg, 0), "positive": (pos, 0), "negative": (neg, 0), "latent_image": (empty, 0)})
-    _decode_save(g, ck, (s, 0), "Blendspace/replay_result", y=0)
-    dec = g.add("VAEDecode", pos=(1150, 400), inputs={"samples": (s, 1), "vae": (ck, 2)})
-    g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": "Blendspace/replay_x0", "frame_duration_ms": 200},
-          pos=(1400, 400), inputs={"images": (dec, 0)})
-    dec_t = g.add("VAEDecode", pos=(1150, 700), inputs={"samples": (s, 2), "vae": (ck, 2)})
-    g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": "Blendspace/replay_xt", "frame_duration_ms": 200},
-          pos=(1400, 700), inputs={"images": (dec_t, 0)})
+    prompts = _prompted(g, SD15, Prompt("Cyberpunk cityscape with towering skyscrapers, neon signs, and flying cars.",
+                                        "Prompt"), Prompt("", "Negative"))
+    checkpoint = prompts.checkpoint
+    guided = _guidance_scale(g, checkpoint, 7.5)
+    empty = _empty_latent_512(g)
+    replay = g.add("BlendspaceDenoisingReplay", Sampling(seed=1337, steps=20, cfg=7.5).widgets(denoise=1.0),
+                   inputs=_sampler_links((guided, 0), prompts, "latent_image", (empty, 0)))
+    _decode_save(g, checkpoint, (replay, 0), "Blendspace/replay_result")
+    _decode_gif(g, checkpoint, (replay, 1), "Blendspace/replay_x0", frame_duration_ms=200)
+    _decode_gif(g, checkpoint, (replay, 2), "Blendspace/replay_xt", frame_duration_ms=200)
     return ("Seed 004, experiment S1 with the denoising process shown (S2): SD-1.5, 20 steps, guidance 7.5 with "
             "StableFused's rescale 0.7, seed 1337; the predicted x0 and the noisy x_t of every step as animations "
             "(5 fps in the source). For image-to-image (S3/S4) encode an image and lower denoise.")
 
 
 def guidance_scale_study(g: UIGraph) -> str:
-    ck = _checkpoint(g, SD15)
-    pos = _text(g, ck, "Artistic image, very detailed cute cat, cinematic lighting effect, cute, charming, fantasy "
-                       "art, digital painting, photorealistic", "Prompt", 0)
-    neg = _text(g, ck, NEG_SF, "Negative (StableFused's)", 200)
-    empty = g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, pos=(400, 600))
-    for i, scale in enumerate((-1.5, 0.0, 1.5, 7.5, 15.0)):
-        m = g.add("BlendspaceGuidanceScale", {"guidance_scale": scale, "guidance_rescale": 0.7}, pos=(700, 300 * i),
-                  inputs={"model": (ck, 0)})
-        s = g.add("KSampler", {"seed": 2023, "steps": 20, "cfg": 7.5, "sampler_name": "euler", "scheduler": "normal",
-                               "denoise": 1.0}, title=f"guidance {scale}", pos=(1000, 300 * i),
-                  inputs={"model": (m, 0), "positive": (pos, 0), "negative": (neg, 0), "latent_image": (empty, 0)})
-        _decode_save(g, ck, (s, 0), f"Blendspace/guidance_{scale}", x=1300, y=300 * i)
+    prompts = _prompted(g, SD15, Prompt("Artistic image, very detailed cute cat, cinematic lighting effect, cute, "
+                                        "charming, fantasy art, digital painting, photorealistic", "Prompt"),
+                        STABLEFUSED_NEGATIVE)
+    empty = _empty_latent_512(g)
+    for scale in (-1.5, 0.0, 1.5, 7.5, 15.0):
+        guided = _guidance_scale(g, prompts.checkpoint, scale)
+        sampled = g.add("KSampler", Sampling(seed=2023, steps=20, cfg=7.5).widgets(denoise=1.0),
+                        title=f"guidance {scale}",
+                        inputs=_sampler_links((guided, 0), prompts, "latent_image", (empty, 0)))
+        _decode_save(g, prompts.checkpoint, (sampled, 0), f"Blendspace/guidance_{scale}")
     return ("Seed 004, experiment S5 (effect of guidance scale): SD-1.5, 20 steps, seed 2023, StableFused's negative, "
             "guidance -1.5, 0, 1.5, 7.5 and 15 (the source sweeps -1.5 to 15 in steps of 1.5), each with rescale 0.7 "
             "as StableFused. 0 gives the negative prompt's image, below 0 the 'opposite' of the prompt.")
@@ -425,14 +618,16 @@ WORKFLOWS: dict[str, tuple[Callable[[UIGraph], str], str, str]] = {
 
 
 def build(name: str, node_defs, outputs) -> dict:
-    fn, _, _ = WORKFLOWS[name]
+    """The UI-format workflow ``name``, with a Note naming its source and settings."""
+    builder, _, _ = WORKFLOWS[name]
     g = UIGraph(node_defs, outputs)
-    note = fn(g)
-    g.add("Note", {"text": note}, title="Source and settings", pos=(0, -300))
+    note = builder(g)
+    g.add("Note", {"text": note}, title="Source and settings")
     return g.to_json()
 
 
 def nodes_used(workflow: dict) -> list[str]:
+    """The node types of a UI workflow, Notes left out."""
     return sorted({n["type"] for n in workflow["nodes"] if n["type"] != "Note"})
 
 
@@ -447,4 +642,3 @@ def readme_table(workflows: dict[str, dict]) -> str:
         nodes = ", ".join(f"`{n}`" for n in nodes_used(workflows[name]))
         lines.append(f"| `{name}.json` | {what} | {SOURCES[seed]} | {nodes} |")
     return "\n".join(lines)
-
