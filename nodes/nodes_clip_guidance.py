@@ -83,6 +83,7 @@ def _embeds(tower: ImageTower, image=None, output=None, name="image"):
 class SlerpClipImageEmbeds:
     NODE_ID = "BlendspaceSlerpClipImageEmbeds"
     DISPLAY_NAME = "Slerp CLIP Image Embeds (guidance target)"
+    SEARCH_ALIASES = ["mix images", "blend two images", "image mix target", "style blend", "clip image embeds", "image prompt"]
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
         "Seed 000's CLIP guidance target: the slerp of the unit CLIP image embeddings of the content and the style "
@@ -310,6 +311,7 @@ def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutout
 class ClipImageGuidance:
     NODE_ID = "BlendspaceClipImageGuidance"
     DISPLAY_NAME = "CLIP Image Guidance (model patch)"
+    SEARCH_ALIASES = ["clip guidance", "image guidance", "mix images", "blend two images", "style transfer", "image prompt"]
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
         "Seed 000's CLIP guidance as a MODEL patch for any sampler node: every guided step decodes the source's blend "
@@ -335,6 +337,8 @@ class ClipImageGuidance:
 class ClipImageGuidanceSampler:
     NODE_ID = "ClipImageGuidanceSampler"
     DISPLAY_NAME = "CLIP Image Guidance Sampler"
+    SEARCH_ALIASES = ["mix images", "blend two images", "images mixing", "style blend", "style transfer",
+                      "clip guided sampler", "image prompt"]
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
         "A KSampler with seed 000's CLIP image guidance toward a target embedding (see CLIP Image Guidance). Works "

@@ -40,6 +40,7 @@ VALUE_TIPS = {
 class MixGridSearch:
     NODE_ID = "BlendspaceMixGridSearch"
     DISPLAY_NAME = "Image Mixing Grid Search"
+    SEARCH_ALIASES = ["grid search", "best mix", "mix images", "parameter sweep", "xy plot", "clip score"]
     CATEGORY = "Blendspace/measure"
     DESCRIPTION = (
         "Seed 000's 'find the best mix' by complete enumeration: samples the image mix for every combination of the "

@@ -49,6 +49,7 @@ def on_compute_device(ocm):
 class OpenClipLoader:
     NODE_ID = "BlendspaceOpenClipLoader"
     DISPLAY_NAME = "Load open_clip Model"
+    SEARCH_ALIASES = ["open clip", "openclip", "load clip", "laion clip", "coca", "clip loader"]
     CATEGORY = "Blendspace/loaders"
     DESCRIPTION = (
         "Loads an open_clip model (CLIP or CoCa) from models/open_clip, without any download. Seed 000 guides with the "
@@ -100,6 +101,7 @@ def require_open_clip(value, what: str = "open_clip"):
 class CocaCaption:
     NODE_ID = "BlendspaceCocaCaption"
     DISPLAY_NAME = "CoCa Caption (prompt from image)"
+    SEARCH_ALIASES = ["caption", "image to prompt", "image to text", "interrogate", "describe image", "image prompt"]
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
         "Seed 000's prompt generation: captions an image with an open_clip CoCa model (the source: coca_ViT-L-14, "
