@@ -1,17 +1,19 @@
-# Blendspace developer commands. `make test` is the one test command (CI runs it through .ci/run).
+# Blendspace developer commands. `make test` is the one test command (CI runs it through .ci/run); on a fresh
+# machine it sets itself up: the venv with the test requirements, and Debian's chromium for the frontend tests.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.blendspace-deps
 
-.PHONY: test lint format bench run serve thumbnails clean
+.PHONY: test lint format bench run serve thumbnails clean chromium
 
 WORKFLOW ?= workflows/dual_style_epsilon.json
 RUN_ARGS ?= --smoke
 
-test: $(STAMP)
+# -rs lists every skipped test with its reason; tests/conftest.py adds a summary of skipped tiers.
+test: $(STAMP) chromium
 	$(PY) -m ruff check .
-	$(PY) -m pytest -c tests/pytest.ini $(PYTEST_ARGS)
+	$(PY) -m pytest -c tests/pytest.ini -rs $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -27,14 +29,37 @@ bench: $(STAMP)
 run: $(STAMP)
 	$(PY) -m blendspace run $(WORKFLOW) $(RUN_ARGS)
 
-thumbnails: $(STAMP)
+thumbnails: $(STAMP) chromium
 	BLENDSPACE_THUMBNAILS=workflows $(PY) -m pytest -c tests/pytest.ini tests/test_frontend.py
 
 serve: $(STAMP)
 	$(PY) -m blendspace serve $(SERVE_ARGS)
 
+# `apt-get install $(1)` where this user may (root, or sudo without a password); otherwise says why not and fails.
+define apt_install
+if ! command -v apt-get >/dev/null 2>&1; then \
+	echo "make: this machine has no apt-get, so $(1) cannot be installed here; install it yourself"; exit 1; \
+elif [ "$$(id -u)" = 0 ]; then sudo=""; \
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+else echo "make: installing $(1) needs root: run 'sudo apt-get install $(1)' once"; exit 1; fi; \
+echo "make: apt-get install $(1)"; \
+$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(1) >/dev/null
+endef
+
+# Debian's chromium drives the frontend tests (tests/test_frontend.py; no browser download). Without it they
+# are skipped, and the test summary says so.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	else ( $(call apt_install,chromium) ) || \
+		echo "make: Chromium is not installed: the frontend tests will be SKIPPED (see 'skipped tiers' at the end)"; \
+	fi
+
 $(STAMP): tests/requirements.txt .ci/constraints.txt
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV) || { \
+		echo "make: '$(PYTHON) -m venv' failed (Debian and Ubuntu ship venv separately): installing python3-venv"; \
+		( $(call apt_install,python3-venv) ) && $(PYTHON) -m venv $(VENV); } || \
+		{ echo "make: cannot create $(VENV); install your Python's venv module or set PYTHON=/path/to/python3.10+"; \
+		  exit 1; }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c .ci/constraints.txt -r tests/requirements.txt
 	touch $(STAMP)

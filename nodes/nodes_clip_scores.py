@@ -18,6 +18,7 @@ def _text_or_none(text: str | None) -> str | None:
 class ClipScore:
     NODE_ID = "BlendspaceClipScore"
     DISPLAY_NAME = "CLIP Score (image, text, halves, directional)"
+    SEARCH_ALIASES = ["clip score", "clip similarity", "image similarity", "directional clip", "evaluate", "metric"]
     CATEGORY = "Blendspace/measure"
     DESCRIPTION = (
         "Measures a mix as seed 002 judges dual-style results. CLIP-I: cosine similarity of the CLIP image embeddings "

@@ -89,6 +89,7 @@ class _Decoder:
 class CycleDiffusionInvert:
     NODE_ID = "BlendspaceCycleDiffusionInvert"
     DISPLAY_NAME = "CycleDiffusion Invert"
+    SEARCH_ALIASES = ["inversion", "ddim inversion", "invert image", "restyle photo", "image editing", "cycle diffusion"]
     CATEGORY = "Blendspace/sampling"
     DESCRIPTION = (
         "CycleDiffusion's stochastic DDIM inversion, the backbone seed 002 restyles photos with: the latent is "
@@ -138,6 +139,7 @@ class CycleDiffusionInvert:
 class CycleDiffusionSampler:
     NODE_ID = "BlendspaceCycleDiffusionSampler"
     DISPLAY_NAME = "CycleDiffusion Sampler"
+    SEARCH_ALIASES = ["restyle photo", "style transfer", "image editing", "cycle diffusion", "style blend"]
     CATEGORY = "Blendspace/sampling"
     DESCRIPTION = (
         "Decodes a CycleDiffusion inversion with new prompts by replaying its recorded noises, so the image keeps "

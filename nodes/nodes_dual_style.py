@@ -47,6 +47,7 @@ MASK_OPTION = ("MASK", {"tooltip": "Optional: your own blend mask, white (1) = s
 class DualStyleMask:
     NODE_ID = "BlendspaceDualStyleMask"
     DISPLAY_NAME = "Dual-Style Blend Mask"
+    SEARCH_ALIASES = ["style blend mask", "blend mask", "gradient mask", "transition mask", "left right mask", "two styles"]
     CATEGORY = "Blendspace/mask"
     DESCRIPTION = (
         "The seamless left-to-right blend mask of seed 002 (Seamless Dual-Style Image Generation) as a MASK: 1 "
@@ -81,6 +82,7 @@ class DualStyleMask:
 class DualStyleEpsilonMix:
     NODE_ID = "DualStyleEpsilonMix"
     DISPLAY_NAME = "Dual-Style Epsilon Mix"
+    SEARCH_ALIASES = ["style blend", "dual style", "two styles", "mix styles", "split style", "regional prompt", "noise blend"]
     CATEGORY = "Blendspace/conditioning"
     DESCRIPTION = (
         "Seed 002's epsilon blend: one image whose style changes smoothly from prompt A on one side to prompt B on "
@@ -132,6 +134,8 @@ class DualStyleEpsilonMix:
 class CrossAttnInterpolate:
     NODE_ID = "CrossAttnInterpolate"
     DISPLAY_NAME = "Cross-Attention Interpolate (Dual-Style)"
+    SEARCH_ALIASES = ["style blend", "dual style", "two styles", "mix styles", "attention blend", "cross attention",
+                      "regional prompt"]
     CATEGORY = "Blendspace/model_patches"
     DESCRIPTION = (
         "Seed 002's cross-attention blend as a MODEL patch: in every cross-attention layer the attention output "

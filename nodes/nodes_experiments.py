@@ -35,6 +35,7 @@ def _frames_latent(template: dict, frames: list[torch.Tensor]) -> dict:
 class StrengthSweep:
     NODE_ID = "BlendspaceStrengthSweep"
     DISPLAY_NAME = "img2img Strength Sweep"
+    SEARCH_ALIASES = ["strength sweep", "denoise sweep", "img2img", "image to image", "variations", "morph"]
     CATEGORY = "Blendspace/experiments"
     DESCRIPTION = (
         "Seed 003's experiment: one image, one prompt, one fixed seed, img2img at a series of strengths; returns the "
@@ -99,6 +100,7 @@ class StrengthSweep:
 class SaveAnimatedGIF:
     NODE_ID = "BlendspaceSaveAnimatedGIF"
     DISPLAY_NAME = "Save Animated GIF"
+    SEARCH_ALIASES = ["gif", "save gif", "animated gif", "animation", "morph gif"]
     CATEGORY = "Blendspace/experiments"
     DESCRIPTION = (
         "Saves an image batch as a looping animated GIF, as seed 003's morph GIF (400 ms a frame, loop forever). "
@@ -137,6 +139,7 @@ class SaveAnimatedGIF:
 class LatentWalk:
     NODE_ID = "BlendspaceLatentWalk"
     DISPLAY_NAME = "Latent Walk (seeds and prompts)"
+    SEARCH_ALIASES = ["latent walk", "interpolate prompts", "prompt mix", "seed walk", "interpolate seeds", "morph", "animation"]
     CATEGORY = "Blendspace/experiments"
     DESCRIPTION = (
         "Seed 004's latent walk (StableFused's interpolate, after Karpathy): frames from (seed A, prompt A) to "
@@ -216,6 +219,7 @@ def _stack_conditionings(conds: list[list]) -> list:
 class DenoisingReplay:
     NODE_ID = "BlendspaceDenoisingReplay"
     DISPLAY_NAME = "KSampler (Denoising Replay)"
+    SEARCH_ALIASES = ["denoising steps", "step by step", "x0 history", "visualize denoising", "sampler history", "ksampler"]
     CATEGORY = "Blendspace/experiments"
     DESCRIPTION = (
         "A KSampler that also returns the denoising process step by step (seed 004's visualisation; ComfyUI issue "
@@ -267,6 +271,7 @@ class DenoisingReplay:
 class GuidanceScale:
     NODE_ID = "BlendspaceGuidanceScale"
     DISPLAY_NAME = "Any Guidance Scale (zero / negative)"
+    SEARCH_ALIASES = ["negative cfg", "zero cfg", "guidance scale", "cfg", "negative guidance", "guidance rescale"]
     CATEGORY = "Blendspace/model_patches"
     DESCRIPTION = (
         "Seed 004's guidance-scale experiments: a MODEL patch that replaces the sampler's CFG with "

@@ -64,6 +64,8 @@ def _first_tokens(cond, name) -> torch.Tensor:
 class ImageEmbedToPromptMapper:
     NODE_ID = "ImageEmbedToPromptMapper"
     DISPLAY_NAME = "Image Embeds to Prompt (FlexDiffuse)"
+    SEARCH_ALIASES = ["image prompt", "flexdiffuse", "image to prompt", "style from image", "image guidance", "prompt mix",
+                      "tween prompts"]
     CATEGORY = "Blendspace/conditioning"
     DESCRIPTION = (
         "FlexDiffuse (seed 001): maps a guide image's CLIP embeddings (all 257 ViT tokens, projected) onto the prompt's "

@@ -56,6 +56,7 @@ def _embeds(tower: ImageTower, image=None, output=None, name="image"):
 class SlerpClipImageEmbeds:
     NODE_ID = "BlendspaceSlerpClipImageEmbeds"
     DISPLAY_NAME = "Slerp CLIP Image Embeds (guidance target)"
+    SEARCH_ALIASES = ["mix images", "blend two images", "image mix target", "style blend", "clip image embeds", "image prompt"]
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
         "Seed 000's CLIP guidance target: the slerp of the unit CLIP image embeddings of the content and the style "
@@ -229,6 +230,7 @@ def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutout
 class ClipImageGuidance:
     NODE_ID = "BlendspaceClipImageGuidance"
     DISPLAY_NAME = "CLIP Image Guidance (model patch)"
+    SEARCH_ALIASES = ["clip guidance", "image guidance", "mix images", "blend two images", "style transfer", "image prompt"]
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
         "Seed 000's CLIP guidance as a MODEL patch for any sampler node: every guided step decodes the source's blend "
@@ -264,6 +266,8 @@ def _sampler_inputs() -> dict:
 class ClipImageGuidanceSampler:
     NODE_ID = "ClipImageGuidanceSampler"
     DISPLAY_NAME = "CLIP Image Guidance Sampler"
+    SEARCH_ALIASES = ["mix images", "blend two images", "images mixing", "style blend", "style transfer",
+                      "clip guided sampler", "image prompt"]
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
         "A KSampler with seed 000's CLIP image guidance toward a target embedding (see CLIP Image Guidance). Works "
@@ -409,6 +413,7 @@ def _grid_report(batch: torch.Tensor, cells: list[dict], sim_c, sim_s, scores, c
 class MixGridSearch:
     NODE_ID = "BlendspaceMixGridSearch"
     DISPLAY_NAME = "Image Mixing Grid Search"
+    SEARCH_ALIASES = ["grid search", "best mix", "mix images", "parameter sweep", "xy plot", "clip score"]
     CATEGORY = "Blendspace/measure"
     DESCRIPTION = (
         "Seed 000's 'find the best mix' by complete enumeration: samples the image mix for every combination of the "

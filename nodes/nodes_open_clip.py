@@ -37,6 +37,7 @@ def _files() -> list[str]:
 class OpenClipLoader:
     NODE_ID = "BlendspaceOpenClipLoader"
     DISPLAY_NAME = "Load open_clip Model"
+    SEARCH_ALIASES = ["open clip", "openclip", "load clip", "laion clip", "coca", "clip loader"]
     CATEGORY = "Blendspace/loaders"
     DESCRIPTION = (
         "Loads an open_clip model (CLIP or CoCa) from models/open_clip, without any download. Seed 000 guides with the "
@@ -82,6 +83,7 @@ class OpenClipLoader:
 class CocaCaption:
     NODE_ID = "BlendspaceCocaCaption"
     DISPLAY_NAME = "CoCa Caption (prompt from image)"
+    SEARCH_ALIASES = ["caption", "image to prompt", "image to text", "interrogate", "describe image", "image prompt"]
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
         "Seed 000's prompt generation: captions an image with an open_clip CoCa model (the source: coca_ViT-L-14, "

@@ -38,6 +38,8 @@ METHOD_INPUT = (list(METHODS), {"default": "slerp",
 class SlerpLatents:
     NODE_ID = "SlerpLatents"
     DISPLAY_NAME = "Slerp Latents"
+    SEARCH_ALIASES = ["mix latents", "blend latents", "interpolate latents", "mix images", "blend two images", "morph",
+                      "latent walk", "lerp"]
     CATEGORY = "Blendspace/latent"
     DESCRIPTION = (
         "Spherical interpolation (slerp) of two latents, as seed 000 (CLIP Guided Images Mixing) mixes its "
@@ -85,6 +87,8 @@ class SlerpLatents:
 class SlerpConditioning:
     NODE_ID = "SlerpConditioning"
     DISPLAY_NAME = "Slerp Conditioning"
+    SEARCH_ALIASES = ["interpolate prompts", "prompt mix", "mix prompts", "blend prompts", "prompt blend", "style blend",
+                      "conditioning average"]
     CATEGORY = "Blendspace/conditioning"
     DESCRIPTION = (
         "Spherical interpolation (slerp) of two prompt conditionings, as seed 000 mixes its content and style "

@@ -98,6 +98,22 @@ def test_loader_errors_say_what_to_do(comfy, models_dir, tmp_path):
 
 # ---------------------------------------------------------------------------------------------- CoCa captions
 
+def _open_clip_generate_or_skip() -> None:
+    """open_clip's own CoCa.generate runs its beam search with transformers' BeamSearchScorer, which transformers
+    4.56 removed (generate then stops on an AssertionError). Only the checks against generate need it: Blendspace
+    captions with its own search, which the other caption tests run with any transformers."""
+    try:
+        from transformers import BeamSearchScorer  # noqa: F401
+    except ImportError:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            have = f"transformers {version('transformers')}"
+        except PackageNotFoundError:
+            have = "no transformers"
+        pytest.skip(f"open_clip's CoCa.generate needs transformers' BeamSearchScorer (removed in 4.56) and this "
+                    f"environment has {have} (make test pins transformers<4.56 in .ci/constraints.txt for this check)")
+
+
 def test_clean_caption_is_the_sources():
     assert clean_caption("<start_of_text>a cat sitting on a bed . <end_of_text>!!!! ") == "a cat sitting on a bed"
     assert clean_caption("<start_of_text>whole wheat bread, ") == "whole wheat bread"
@@ -107,6 +123,7 @@ def test_clean_caption_is_the_sources():
 def test_beam_search_equals_open_clips_generate(comfy, seed):
     """Token for token against open_clip's CoCa.generate (transformers' BeamSearchScorer), including beams that
     end early, groups, min length and the length cap."""
+    _open_clip_generate_or_skip()
     model = _reference_model(comfy, 20 + seed, coca=True)
     with torch.no_grad():
         for p in model.parameters():
@@ -127,18 +144,29 @@ def test_beam_search_equals_open_clips_generate(comfy, seed):
         assert all(t in (EOT_TOKEN, 0) for t in row[len(ours[b]):])
 
 
-def test_caption_node(comfy, models_dir):
-    import open_clip
+def _captions(comfy) -> tuple:
     coca = _load(comfy, os.path.join("tiny_coca_6", "open_clip_model.safetensors"))
-    node = comfy.node("BlendspaceCocaCaption")
     img = torch.rand(2, 48, 40, 3, generator=torch.Generator().manual_seed(1))
-    captions = node.caption(coca, img, "", 6, 3, 5, 12, 1.0)[0]
-    assert isinstance(captions, list) and len(captions) == 2
+    return coca, img, comfy.node("BlendspaceCocaCaption").caption(coca, img, "", 6, 3, 5, 12, 1.0)[0]
+
+
+def test_caption_node_equals_open_clips_generate(comfy, models_dir):
+    import open_clip
+    _open_clip_generate_or_skip()
+    coca, img, captions = _captions(comfy)
     ref = _reference_model(comfy, 6, coca=True)
     with torch.no_grad():
         ids = ref.generate(coca.preprocess(img), seq_len=12)
     tok = open_clip.SimpleTokenizer()
     assert captions == [clean_caption(tok.decode(r.tolist())) for r in ids]
+
+
+def test_caption_node(comfy, models_dir):
+    coca, img, captions = _captions(comfy)
+    node = comfy.node("BlendspaceCocaCaption")
+    assert isinstance(captions, list) and len(captions) == 2
+    assert all(isinstance(c, str) and clean_caption(c) == c for c in captions), captions
+    assert node.caption(coca, img, "", 6, 3, 5, 12, 1.0)[0] == captions, "captions are deterministic"
     assert node.caption(coca, img, "boromir", 6, 3, 5, 12, 1.0)[0] == ["boromir", "boromir"]
     with pytest.raises(ValueError, match="multiple of num_beam_groups"):
         node.caption(coca, img, "", 6, 4, 5, 12, 1.0)
