@@ -179,7 +179,7 @@ def _served_inputs(page, node_id: str) -> list[str]:
 def test_help_page_is_served_where_the_frontend_looks(page):
     """The page is served (2024 and current ComfyUI alike) at the address the current frontend's help panel
     reads for a custom node: /extensions/<pack folder>/docs/<NodeId>.md."""
-    from blendspace.runner import PACK_NAME
+    from blendspace_tools.runner import PACK_NAME
     got = page.evaluate(FETCH, f"/extensions/{PACK_NAME}/docs/{HELP_NODE}.md")
     assert got["status"] == 200, f"the help page is not served: HTTP {got['status']}"
     assert got["text"].startswith("# Slerp Latents\n")
@@ -188,7 +188,7 @@ def test_help_page_is_served_where_the_frontend_looks(page):
 
 
 def test_help_panel_shows_the_help_page(page):
-    from blendspace.runner import PACK_NAME
+    from blendspace_tools.runner import PACK_NAME
     shown = page.evaluate(OPEN_HELP, HELP_NODE)
     if shown is None:
         pytest.skip("this ComfyUI's frontend (the 2024 one) has no node help panel; the page is still served "

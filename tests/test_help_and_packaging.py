@@ -128,7 +128,7 @@ def test_every_help_page_belongs_to_a_registered_node(comfy):
 def test_comfyui_registers_the_web_directory(comfy):
     """Both the 2024 and the current loader pick up WEB_DIRECTORY and serve it at /extensions/<pack folder>/;
     the attribute and SEARCH_ALIASES change nothing else (every node is registered, see the harness)."""
-    from blendspace.runner import PACK_NAME
+    from blendspace_tools.runner import PACK_NAME
     assert comfy.pack.WEB_DIRECTORY == "./web" and "WEB_DIRECTORY" in comfy.pack.__all__
     web_dirs = comfy.nodes.EXTENSION_WEB_DIRS
     assert PACK_NAME in web_dirs, f"ComfyUI registered no web folder for {PACK_NAME}: {sorted(web_dirs)}"
