@@ -121,10 +121,10 @@ class Summary:
 
     done: int = 0
     skipped: int = 0
+    records: list[dict] = field(default_factory=list)  # the manifest lines written by this run
     failed: int = 0
     undone: int = 0
     output: str = ""
-    records: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

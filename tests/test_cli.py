@@ -53,17 +53,15 @@ def test_sweep_values(raw, values):
     assert all(type(a) is type(b) for a, b in zip(expand_values(raw), values, strict=True))
 
 
-@pytest.mark.parametrize(("item", "message"), [
-    ("seed=1,2", "use NODE.INPUT=VALUE"),
-    ("3.seed=", "no values"),
-    ("3.seed=1:5", "START:STOP:STEP"),
-    ("3.seed=1:5:0", "never goes from 1 to 5"),
-    ("3.seed=5:1:1", "never goes from 5 to 1"),
-    ("3.seed=a:b:1", "is not a number"),
-    ("3.seed=[1, 2", "does not parse"),
-    ("3.seed=[]", "no values"),
-    ("3.seed=0:1:0.0000001", "too many"),
-])
+BAD_SWEEPS = {  # spec → what the error says
+    "seed=1,2": "use NODE.INPUT=VALUE", "3.seed=": "no values", "3.seed=1:5": "START:STOP:STEP",
+    "3.seed=1:5:0": "never goes from 1 to 5", "3.seed=5:1:1": "never goes from 5 to 1",
+    "3.seed=a:b:1": "is not a number", "3.seed=[1, 2": "does not parse", "3.seed=[]": "no values",
+    "3.seed=0:1:0.0000001": "too many",
+}
+
+
+@pytest.mark.parametrize(("item", "message"), BAD_SWEEPS.items())
 def test_bad_sweep_specs_say_what_to_write(item, message):
     with pytest.raises(WorkflowError, match=re.escape(message)):
         parse_sweep(item)
