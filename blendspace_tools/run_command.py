@@ -115,11 +115,11 @@ def run_here(args: argparse.Namespace, plan: Plan, summary: Summary) -> None:
     session = open_session(args.comfyui, args.smoke, args.output, args.input)
     defs, _ = node_definitions(session.nodes)
     jobs = plan.jobs(defs)
+    if args.emit_api:  # for other tools, perhaps on other machines: this one need not have the models
+        return emit_api(jobs, Path(args.emit_api))
     if not args.smoke:
         for job in jobs:
             check_model_files(job.prompt, session.folder_paths)
-    if args.emit_api:
-        return emit_api(jobs, Path(args.emit_api))
     _say_smoke(plan)
     output = Path(session.folder_paths.get_output_directory())
     summary.output = str(output)

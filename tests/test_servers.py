@@ -169,6 +169,11 @@ def test_emit_api_writes_one_prompt_per_job(servers, workflow, tmp_path):
     assert len(prompts) == 2 and not (tmp_path / "out").exists()
     cfgs = sorted(json.loads(p.read_text())["6"]["inputs"]["cfg"] for p in prompts)
     assert cfgs == [2, 3]
+    single = _run(workflow, *_on(servers[0]), "--set", "Sampler.cfg=4", "--emit-api", str(tmp_path / "one.json"),
+                  "--output", str(tmp_path / "out"))
+    assert single.returncode == 0, single.stderr[-3000:]
+    prompt = json.loads((tmp_path / "one.json").read_text())
+    assert prompt["6"]["inputs"]["cfg"] == 4 and prompt["4"]["inputs"]["image"] == "start.png"
 
 
 def test_ctrl_c_stops_our_prompts_and_exits_cleanly(servers, workflow, tmp_path):
