@@ -176,14 +176,14 @@ class Slot:
     running: dict[str, tuple[Job, float]] = field(default_factory=dict)  # prompt id -> (job, time queued)
     completing: set[str] = field(default_factory=set)
     finished_early: set[str] = field(default_factory=set)  # finished before POST /prompt answered
-    uploads: dict[str, str] = field(default_factory=dict)  # local image path -> name on the server
+    uploads: dict[Path, str] = field(default_factory=dict)  # local image -> its name on the server
 
 
 class FanOut:
     """Spread jobs over servers, re-queue the work of servers that die, download and record results."""
 
     def __init__(self, servers: list[ComfyServer], jobs: list[Job], output: Path, progress: Progress,
-                 summary: Summary, per_server: int = 2, uploads: dict[str, Path] | None = None):
+                 summary: Summary, per_server: int = 2, uploads: dict[tuple[str, str, str], Path] | None = None):
         self.slots = [Slot(s) for s in servers]
         self.pending: deque[Job] = deque(jobs)
         self.output = output
@@ -191,7 +191,7 @@ class FanOut:
         self.progress = progress
         self.summary = summary
         self.per_server = per_server
-        self.images = uploads or {}  # image name in the prompts -> local file to upload
+        self.images = uploads or {}  # (node id, input, image name) in the prompts -> local file to upload
         self.wake = asyncio.Event()
         self.tasks: set[asyncio.Task] = set()
         self.reported: set[str] = set()
@@ -236,12 +236,13 @@ class FanOut:
     async def _server_prompt(self, slot: Slot, job: Job) -> dict:
         """The job's prompt with its images uploaded to this server and renamed as the server stores them."""
         prompt = json.loads(json.dumps(job.prompt))
-        for node in prompt.values():
+        for node_id, node in prompt.items():
             for name, value in node["inputs"].items():
-                if isinstance(value, str) and value in self.images:
-                    if value not in slot.uploads:
-                        slot.uploads[value] = await slot.server.upload_image(self.images[value])
-                    node["inputs"][name] = slot.uploads[value]
+                local = self.images.get((node_id, name, value)) if isinstance(value, str) else None
+                if local is not None:
+                    if local not in slot.uploads:
+                        slot.uploads[local] = await slot.server.upload_image(local)
+                    node["inputs"][name] = slot.uploads[local]
         return prompt
 
     async def _submit(self, slot: Slot, job: Job) -> None:

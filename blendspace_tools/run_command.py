@@ -154,22 +154,22 @@ def _upload_inputs(input_types: dict) -> dict[str, list]:
     return found
 
 
-def upload_map(jobs: list[Job], node_defs: dict, images: Path) -> dict[str, Path]:
-    """Images the jobs' upload inputs name that exist in ``images``: name → local file. A name that is not there
-    must be in the server's input folder already (the node offers it)."""
-    found: dict[str, Path] = {}
+def upload_map(jobs: list[Job], node_defs: dict, images: Path) -> dict[tuple[str, str, str], Path]:
+    """The images the jobs' upload inputs (Load Image…) name that exist in ``images``: ``(node id, input, name)`` →
+    local file. A name that is not there must be in the server's input folder already (the node offers it)."""
+    found: dict[tuple[str, str, str], Path] = {}
     for job in jobs:
         for node_id, node in job.prompt.items():
             for name, offered in _upload_inputs(node_defs[node["class_type"]]).items():
                 value = node["inputs"].get(name)
-                if not isinstance(value, str) or value in found:
+                if not isinstance(value, str) or (node_id, name, value) in found:
                     continue
                 local = images / value
                 where = f"node {node_id} ({node['class_type']})"
                 if local.is_file():
                     if (why := unreadable_image(local)) is not None:
                         raise WorkflowError(f"{where}: cannot read image {local}: {why}")
-                    found[value] = local
+                    found[(node_id, name, value)] = local.resolve()
                 elif value not in offered:
                     raise WorkflowError(f"{where}: image {value!r} is neither in {images} (--input) nor in the "
                                         "server's input folder")
