@@ -10,6 +10,7 @@ that a prompt is finished. Uses aiohttp, which ComfyUI itself depends on.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -59,7 +60,7 @@ class ComfyServer:
         try:
             async with self.session.request(method, self.url + route, timeout=TIMEOUT, **kwargs) as resp:
                 body = await resp.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
             raise ServerDown(f"{self.url}: {type(err).__name__}: {err}".rstrip(": ")) from err
         if resp.status >= 500:
             raise ServerDown(f"{self.url}{route}: HTTP {resp.status}")
@@ -145,7 +146,7 @@ class ComfyServer:
                         yield json.loads(msg.data)
                     elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                         return
-        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
             raise ServerDown(f"{self.url}/ws: {type(err).__name__}: {err}") from err
 
 
