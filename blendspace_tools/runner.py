@@ -13,7 +13,6 @@ import asyncio
 import importlib
 import importlib.util
 import inspect
-import json
 import logging
 import os
 import sys
@@ -22,7 +21,7 @@ import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
-from .workflow import WorkflowError, apply_overrides, ui_to_api
+from .workflow import WorkflowError, describe_execution_error, describe_prompt_errors
 
 REPO = Path(__file__).resolve().parent.parent
 PACK_NAME = "Blendspace"
@@ -139,26 +138,46 @@ class _Server:
             self.echo(event, data)
 
 
-def execute(session: SimpleNamespace, prompt: dict, echo=None) -> dict:
-    """Validate (all outputs must validate) and execute an API prompt; return the UI outputs per node."""
+def _executor(session: SimpleNamespace, echo, reuse: bool):
+    """ComfyUI's PromptExecutor with our stand-in server; with ``reuse``, the session's one, so unchanged nodes
+    (loaders, text encoders) are served from its cache as a server does between prompts."""
+    if reuse and getattr(session, "executor", None) is not None:
+        session.server.echo = echo
+        session.server.messages.clear()
+        return session.executor, session.server
+    server = _Server(echo)
+    if session.is_current:
+        ex = session.execution.PromptExecutor(server, cache_type=session.execution.CacheType.CLASSIC)
+    else:
+        ex = session.execution.PromptExecutor(server)
+    if reuse:
+        session.executor, session.server = ex, server
+    return ex, server
+
+
+def execute(session: SimpleNamespace, prompt: dict, echo=None, workflow: dict | None = None,
+            reuse: bool = False) -> dict:
+    """Validate (all outputs must validate) and execute an API prompt; return the UI outputs per node.
+    ``workflow``: the UI workflow, written into saved images' metadata as ComfyUI's web page does.
+    ``reuse``: keep one executor (and its cache) across calls, for the jobs of a sweep."""
     execution = session.execution
     if session.is_current:
         valid = _run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
     else:
         valid = execution.validate_prompt(prompt)
     if not valid[0] or valid[3]:
-        raise GraphError(f"validation failed: {valid[1]} {valid[3]}")
-    server = _Server(echo)
-    if session.is_current:
-        ex = execution.PromptExecutor(server, cache_type=execution.CacheType.CLASSIC)
-    else:
-        ex = execution.PromptExecutor(server)
-    ex.execute(prompt, str(uuid.uuid4()), {"client_id": None}, valid[2])
+        raise GraphError(describe_prompt_errors(valid[1], valid[3]))
+    ex, server = _executor(session, echo, reuse)
+    extra_data: dict = {"client_id": None}
+    if workflow is not None:
+        extra_data["extra_pnginfo"] = {"workflow": workflow}
+    ex.execute(prompt, str(uuid.uuid4()), extra_data, valid[2])
     if not ex.success:
         errors = [m for m in list(getattr(ex, "status_messages", [])) + server.messages
                   if m[0] in ("execution_error", "execution_interrupted")]
-        raise GraphError(f"execution failed: {errors}")
-    return ex.history_result["outputs"] if session.is_current else ex.outputs_ui
+        raise GraphError("execution failed: " + ("; ".join(describe_execution_error(e, d) for e, d in errors[:1])
+                                                 or "no error message"))
+    return dict(ex.history_result["outputs"] if session.is_current else ex.outputs_ui)
 
 
 def node_definitions(nodes) -> tuple[dict, dict]:
@@ -189,12 +208,26 @@ def check_model_files(prompt: dict, folder_paths) -> None:
                 problems.append(f"node {nid} ({ctype}): model file {name!r} not found in the '{folder}' folders "
                                 f"{searched}; put it there or pick one of yours with --set {nid}.{key}=FILE")
         elif ctype == "LoadImage" and isinstance(inputs.get("image"), str):
-            if not os.path.isfile(os.path.join(folder_paths.get_input_directory(), inputs["image"])):
+            path = os.path.join(folder_paths.get_input_directory(), inputs["image"])
+            if not os.path.isfile(path):
                 problems.append(f"node {nid} (LoadImage): image {inputs['image']!r} not found in the input folder "
                                 f"{folder_paths.get_input_directory()}; use --set {nid}.image=FILE")
+            elif (why := unreadable_image(Path(path))) is not None:
+                problems.append(f"node {nid} (LoadImage): cannot read image {path}: {why}")
     if problems:
         raise WorkflowError("missing files (or run with --smoke to try the workflow on tiny random models):\n  "
                             + "\n  ".join(problems))
+
+
+def unreadable_image(path: Path) -> str | None:
+    """Why Pillow cannot read the image at ``path``, or None when it can."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception as err:  # noqa: BLE001 - Pillow raises many kinds for a damaged file
+        return f"{type(err).__name__}: {err}"
+    return None
 
 
 def smoke_prompt(prompt: dict) -> tuple[dict, list[str]]:
@@ -222,35 +255,11 @@ def smoke_prompt(prompt: dict) -> tuple[dict, list[str]]:
     return prompt, notes
 
 
-def run_workflow(path: str, comfyui: str | None = None, overrides: list[str] | None = None, smoke: bool = False,
-                 output_dir: str | None = None, quiet: bool = False, input_dir: str | None = None) -> dict:
-    """Convert a UI workflow file, execute it and return ``{"outputs", "prompt", "smoke_changes", "output_dir"}``."""
+def open_session(comfyui: str | None, smoke: bool, output_dir: str | None, input_dir: str | None) -> SimpleNamespace:
+    """ComfyUI in this process for ``python -m blendspace run``: its own folders (the test pack too for ``smoke``),
+    except an explicit output or input folder."""
     from .comfyui_locator import comfyui_root
-    workflow = json.loads(Path(path).read_text())
-    if "nodes" not in workflow:
-        if all(isinstance(v, dict) and "class_type" in v for v in workflow.values()):
-            prompt_in = workflow
-        else:
-            raise WorkflowError(f"{path} is neither a UI workflow (no 'nodes') nor an API prompt")
-    else:
-        prompt_in = None
     session = start_comfyui(comfyui_root(comfyui), with_test_pack=smoke, output_dir=output_dir, isolate_dirs=False)
     if input_dir:
         session.folder_paths.set_input_directory(str(Path(input_dir).resolve()))
-    defs, _ = node_definitions(session.nodes)
-    prompt = prompt_in if prompt_in is not None else ui_to_api(workflow, defs)
-    prompt = apply_overrides(prompt, overrides or [])
-    changes: list[str] = []
-    if smoke:
-        prompt, changes = smoke_prompt(prompt)
-    else:
-        check_model_files(prompt, session.folder_paths)
-
-    def echo(event, data):
-        if not quiet and event == "executing" and data and data.get("node") is not None:
-            node = prompt.get(str(data["node"]), {})
-            print(f"blendspace: running node {data['node']} ({node.get('class_type', '?')})", file=sys.stderr)
-
-    outputs = execute(session, prompt, echo)
-    return {"outputs": outputs, "prompt": prompt, "smoke_changes": changes,
-            "output_dir": session.folder_paths.get_output_directory()}
+    return session

@@ -18,7 +18,10 @@ Also builds UI graphs for the bundled workflows. Pure Python; no ComfyUI import.
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
@@ -125,28 +128,150 @@ def ui_to_api(workflow: Mapping[str, Any], node_defs: Mapping[str, Mapping[str, 
     return prompt
 
 
-def apply_overrides(prompt: dict, overrides: list[str]) -> dict:
+def load_workflow_file(path: str | Path) -> tuple[dict | None, dict | None]:
+    """Read a workflow file: ``(ui_workflow, None)`` for the UI format, ``(None, api_prompt)`` for an API prompt."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise WorkflowError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise WorkflowError(f"{path}: cannot read it ({err})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise WorkflowError(f"{path} is not valid JSON ({err.msg} at line {err.lineno} column {err.colno}); "
+                            "is the file complete?") from None
+    if isinstance(data, dict) and isinstance(data.get("nodes"), list):
+        return data, None
+    if isinstance(data, dict) and data and all(isinstance(v, dict) and "class_type" in v for v in data.values()):
+        return None, data
+    raise WorkflowError(f"{path} is neither a UI workflow (no 'nodes' list) nor an API prompt (nodes with 'class_type')")
+
+
+def base_prompt(workflow: dict | None, api_prompt: dict | None, node_defs: Mapping[str, Mapping[str, Any]]) -> dict:
+    """The API prompt of a loaded workflow file (a copy), every node type known to ``node_defs``."""
+    if workflow is not None:
+        return ui_to_api(workflow, node_defs)
+    prompt = copy.deepcopy(api_prompt or {})
+    missing = sorted({node["class_type"] for node in prompt.values() if node["class_type"] not in node_defs})
+    if missing:
+        raise WorkflowError(f"unknown node types {missing}: install the custom node pack that provides them.")
+    for node in prompt.values():
+        node.setdefault("inputs", {})
+    return prompt
+
+
+def parse_value(raw: str) -> Any:
+    """A command-line value: int, else float, else true/false, else the text itself."""
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            continue
+    return raw
+
+
+def split_target(item: str, option: str = "--set") -> tuple[str, str, str]:
+    """``NODE.INPUT=VALUE`` → ``(NODE, INPUT, VALUE)`` (VALUE still text); NODE may itself contain dots."""
+    target, sep, raw = item.partition("=")
+    node_key, dot, input_name = target.rpartition(".")
+    if not sep or not dot or not node_key or not input_name:
+        raise WorkflowError(f"{option} {item!r}: use NODE.INPUT=VALUE, e.g. 3.seed=42 or 'KSampler.steps=20'")
+    return node_key, input_name, raw
+
+
+def matching_nodes(prompt: Mapping[str, Any], node_key: str) -> list[str]:
+    """Ids of the API prompt's nodes whose id or title is ``node_key``."""
+    return [k for k, v in prompt.items() if k == node_key or v.get("_meta", {}).get("title") == node_key]
+
+
+def value_problem(input_types: Mapping[str, Any], input_name: str, value: Any) -> str | None:
+    """Why ``value`` does not fit the input (unknown input, a socket, wrong type, out of range), or None."""
+    spec = {name: (kind, opts) for name, kind, opts in _ordered_inputs(input_types)}
+    if input_name not in spec:
+        return f"there is no input {input_name!r}; the inputs are {', '.join(spec)}"
+    kind, opts = spec[input_name]
+    if not is_widget(kind, opts):
+        return f"{input_name!r} is a {kind} socket, not a value"
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "INT" and not (number and float(value).is_integer()):
+        return f"{input_name!r} takes a whole number, not {value!r}"
+    if kind == "FLOAT" and not number:
+        return f"{input_name!r} takes a number, not {value!r}"
+    if kind == "BOOLEAN" and not isinstance(value, bool):
+        return f"{input_name!r} takes true or false, not {value!r}"
+    if kind in ("INT", "FLOAT") and opts.get("min") is not None and value < opts["min"]:
+        return f"{input_name!r} is at least {opts['min']}, not {value!r}"
+    if kind in ("INT", "FLOAT") and opts.get("max") is not None and value > opts["max"]:
+        return f"{input_name!r} is at most {opts['max']}, not {value!r}"
+    return None
+
+
+def set_input(prompt: dict, node_key: str, input_name: str, value: Any, node_defs: Mapping | None = None,
+              option: str = "--set") -> None:
+    """Set ``input_name`` of every node whose id or title is ``node_key``; with ``node_defs``, the value must fit
+    the input (see :func:`value_problem`)."""
+    ids = matching_nodes(prompt, node_key)
+    if not ids:
+        raise WorkflowError(f"{option} {node_key}.{input_name}: no node with id or title {node_key!r}")
+    for node_id in ids:
+        ctype = prompt[node_id]["class_type"]
+        problem = value_problem(node_defs[ctype], input_name, value) if node_defs and ctype in node_defs else None
+        if problem:
+            raise WorkflowError(f"{option} {node_key}.{input_name}={value}: node {node_id} ({ctype}): {problem}")
+        prompt[node_id]["inputs"][input_name] = value
+
+
+def apply_overrides(prompt: dict, overrides: list[str], node_defs: Mapping | None = None) -> dict:
     """``NODE.INPUT=VALUE`` (NODE = id or title); VALUE parsed as int, float, true/false, else text."""
     for item in overrides:
-        if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise WorkflowError(f"--set {item!r}: use NODE.INPUT=VALUE, e.g. 3.seed=42 or 'KSampler.steps=20'")
-        target, raw = item.split("=", 1)
-        node_key, inp = target.rsplit(".", 1)
-        ids = [k for k, v in prompt.items() if k == node_key or v.get("_meta", {}).get("title") == node_key]
-        if not ids:
-            raise WorkflowError(f"--set {item!r}: no node with id or title {node_key!r}")
-        value: Any = raw
-        for cast in (int, float):
-            try:
-                value = cast(raw)
-                break
-            except ValueError:
-                continue
-        if raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        for k in ids:
-            prompt[k]["inputs"][inp] = value
+        node_key, input_name, raw = split_target(item)
+        set_input(prompt, node_key, input_name, parse_value(raw), node_defs)
     return prompt
+
+
+def set_ui_widget(workflow: dict, node_defs: Mapping[str, Mapping[str, Any]], node_key: str, input_name: str,
+                  value: Any) -> None:
+    """Write ``value`` into the widget slot of ``input_name`` on the UI nodes whose id or title is ``node_key``
+    (so a saved image's workflow shows the values the job ran with). Inputs that are not widgets are left alone."""
+    for node in workflow.get("nodes", []):
+        if node.get("type") not in node_defs or node_key not in (str(node.get("id")), node.get("title", node["type"])):
+            continue
+        names = widget_names(node_defs[node["type"]])
+        values = node.get("widgets_values")
+        if input_name in names and isinstance(values, list) and names.index(input_name) < len(values):
+            values[names.index(input_name)] = value
+
+
+def describe_prompt_errors(error: Any, node_errors: Mapping[str, Any] | None) -> str:
+    """ComfyUI's answer to a prompt it refuses (``error`` and per-node ``node_errors``), in words: one line per
+    node and input."""
+    lines = []
+    for node_id, info in sorted((node_errors or {}).items(), key=lambda kv: str(kv[0])):
+        for err in info.get("errors", []):
+            input_name = (err.get("extra_info") or {}).get("input_name")
+            where = f"node {node_id} ({info.get('class_type', '?')})" + (f" input {input_name!r}" if input_name else "")
+            details = f": {err['details']}" if err.get("details") else ""
+            lines.append(f"  {where}: {err.get('message', err.get('type', 'error'))}{details}")
+    if isinstance(error, Mapping):
+        head = error.get("message") or error.get("type") or "refused"
+        if error.get("details") and not lines:
+            head += f": {error['details']}"
+    else:
+        head = str(error or "refused")
+    return "\n".join([f"ComfyUI refused the prompt: {head}", *lines])
+
+
+def describe_execution_error(event: str, data: Mapping[str, Any]) -> str:
+    """An ``execution_error`` (or ``execution_interrupted``) message of ComfyUI's executor in one line: the node
+    and the exception, without the traceback."""
+    if event == "execution_interrupted":
+        return "interrupted"
+    message = " ".join(str(data.get("exception_message", "")).split())
+    return f"node {data.get('node_id')} ({data.get('node_type')}): {data.get('exception_type', 'error')}: {message}"
 
 
 class UIGraph:

@@ -16,6 +16,7 @@ RATIOS = {
     "bench_slerp.py": ("slerp_per_sample_over_lerp", "slerp_whole_batch_over_lerp", "slerp_fp16_over_lerp_fp16"),
     "bench_dual_style.py": ("epsilon_mix_over_plain", "unet_batch3_over_batch2", "cross_attention_over_plain"),
     "bench_clip_guidance.py": ("exact_over_plain", "fast_over_plain", "exact_over_plain_both_sdpa"),
+    "bench_fanout.py": ("two_servers_speedup",),
 }
 
 

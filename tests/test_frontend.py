@@ -12,14 +12,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from comfy_servers import start_server
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
@@ -41,12 +37,6 @@ def _requirements_or_skip():
         pytest.skip(f"{missing} is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _frontend_or_skip():
     """A current ComfyUI serves its frontend from the comfyui-frontend-package pip package (the 2024 copy
     ships it in web/)."""
@@ -63,34 +53,15 @@ def _frontend_or_skip():
 def server(tmp_path_factory):
     _requirements_or_skip()
     _frontend_or_skip()
-    port = _free_port()
-    work = tmp_path_factory.mktemp("serve")
-    log = open(work / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "blendspace", "serve", "--port", str(port), "--workdir", str(work)],
-                            cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
+    comfyui = start_server(tmp_path_factory.mktemp("serve"))
     try:
-        deadline = time.time() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"ComfyUI exited: {(work / 'server.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url + "object_info/SlerpLatents", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"ComfyUI did not answer: {(work / 'server.log').read_text()[-3000:]}")
-            time.sleep(1)
-        yield url
-    finally:
-        proc.terminate()
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            comfyui.wait_ready(timeout=180)
+        except RuntimeError as err:
+            pytest.fail(str(err))
+        yield comfyui.url + "/"
+    finally:
+        comfyui.stop()
 
 
 @pytest.fixture(scope="module")
