@@ -99,8 +99,10 @@ class _Guidance:
     several guidances of the same models (the grid search's cells), freed by its owner, not by :meth:`release`."""
 
     def __init__(self, vae, tower: ImageTower, target: ClipTarget, scale: float, exact: bool, num_cutouts: int,
-                 sigma_range: tuple[float, float], every: int, seed: int, copies: dict | None = None):
+                 sigma_range: tuple[float, float], every: int, seed: int, copies: dict | None = None,
+                 parametrisation: str = "k-diffusion"):
         self.vae, self.tower, self.target = vae, tower, target
+        self.parametrisation = parametrisation
         self.scale, self.exact, self.num_cutouts = float(scale), exact, int(num_cutouts)
         self.sigma_start, self.sigma_end = sigma_range
         self.every = max(1, int(every))
@@ -166,16 +168,20 @@ class _Guidance:
             def predict_x0(x_k):
                 return _cond_prediction(cache["unet"], args["cond"], x_k, sig.clone(), options)
         return guided_denoised(denoised, x, sigma, self.target["embeds"], self.scale, self._embed_fn(cache, model),
-                               self.num_cutouts, predict_x0, args.get("cond_denoised"))
+                               self.num_cutouts, predict_x0, args.get("cond_denoised"), self.parametrisation)
 
 
 def _cond_prediction(model, cond, x, sigma, model_options):
     """The conditional-only x̂0 (the source's extra U-Net pass), through the grad-capable model copy."""
     import comfy.samplers
-    if hasattr(comfy.samplers, "calc_cond_batch"):
+    unet = hasattr(getattr(model, "diffusion_model", None), "input_blocks")
+    if hasattr(comfy.samplers, "calc_cond_batch") and unet:
         return comfy.samplers.calc_cond_batch(model, [cond], x, sigma, model_options)[0]
-    # The 2024 transformer blocks add residuals in place (x += ...); saving clones keeps autograd valid there.
+    # The 2024 transformer blocks and the Flux / SD3 blocks add residuals in place (x += ...); saving clones
+    # keeps autograd valid there.
     with torch.autograd.graph.saved_tensors_hooks(lambda t: t.clone(), lambda t: t):
+        if hasattr(comfy.samplers, "calc_cond_batch"):
+            return comfy.samplers.calc_cond_batch(model, [cond], x, sigma, model_options)[0]
         return comfy.samplers.calc_cond_uncond_batch(model, cond, None, x, sigma, model_options)[0]
 
 
@@ -217,13 +223,14 @@ def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutout
         raise BlendspaceInputError(f"gradient must be one of {GRADIENTS}")
     if start_percent > end_percent:
         raise BlendspaceInputError(f"start_percent ({start_percent}) is after end_percent ({end_percent}).")
+    kind = comfy_compat.require_prediction(model, ("eps", "v", "flow"), "CLIP image guidance")
     tower = ImageTower(clip_vision, open_clip)
     if tower.dim is not None and tower.dim != target["dim"]:
         raise BlendspaceInputError(f"the target was made by a {target['dim']}-d CLIP model but this CLIP model gives "
                                    f"{tower.dim}-d embeddings: use the same model for both.")
     return _Guidance(vae, tower, target, clip_guidance_scale, gradient == GRADIENTS[0],
                      num_cutouts if use_cutouts else 0, comfy_compat.percent_sigmas(model, start_percent, end_percent),
-                     every_n_steps, seed, copies)
+                     every_n_steps, seed, copies, "flow" if kind == "flow" else "k-diffusion")
 
 
 class ClipImageGuidance:
@@ -344,13 +351,14 @@ class _Run:
 
     def _mixed_start(self, latent_content: dict, latent_style: dict, denoise: float, t: float):
         """Seed 000's start latent: content and style latents each noised at the first kept step with their own
-        noise (seed and seed + 1), then slerped as one tensor; the sampler then adds no more noise."""
+        noise (seed and seed + 1) by the model's own noise scaling (eps/v: z + σ·n, flow: (1 - σ)·z + σ·n), then
+        slerped as one tensor; handed to the sampler as the (latent, noise) pair its noise scaling turns into
+        exactly that start."""
         content = samples_of(latent_content, "latent_image")
         style = samples_of(latent_style, "latent_style")
         content, style = match_pair(content, style, names=("latent_image", "latent_style"))
         model = self.model
-        if not hasattr(comfy_compat.model_sampling(model), "sigmas"):
-            raise BlendspaceInputError("mixing noised latents needs an eps or v-prediction model (SD1.x, SD2.x, SDXL).")
+        comfy_compat.require_prediction(model, ("eps", "v", "flow"), "Mixing noised start latents")
         if self.source_strength:
             sigmas = comfy_compat.schedule_sigmas(model, self.scheduler, self.steps, 1.0)
             first = diffusers_start_step(self.steps, denoise)
@@ -364,10 +372,12 @@ class _Run:
         inner = model.model
         c_in = inner.process_latent_in(content.float())
         s_in = inner.process_latent_in(style.float())
-        start = slerp(c_in + sigma0 * n_c.to(c_in), s_in + sigma0 * n_s.to(s_in), t, per="tensor")
+        start = slerp(comfy_compat.noise_latent(model, sigma0, n_c.to(c_in), c_in),
+                      comfy_compat.noise_latent(model, sigma0, n_s.to(s_in), s_in), t, per="tensor")
+        latent, noise = comfy_compat.sampler_start(model, sigma0, start)
         out = dict(latent_content)
-        out["samples"] = inner.process_latent_out(start).to(content.dtype)
-        return out, torch.zeros_like(content, device="cpu")
+        out["samples"] = inner.process_latent_out(latent).to(content.dtype)
+        return out, noise.to(device="cpu", dtype=content.dtype)
 
 
 DEFAULT_VALUES = {"noise_strength": "0.5, 0.6, 0.7", "slerp_latent_style_strength": "0.2, 0.8",

@@ -1,0 +1,145 @@
+"""Model families: eps / v / flow detection, noising with the model's own noise scaling, CLIP guidance on flow
+(CONST) models, and clear refusals. Flux/SD3 tests need a current ComfyUI (``COMFYUI_PATH``); on the 2024
+ComfyUI they skip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from blendspace.clip_guidance import correction_factor, guided_blend, guided_denoised, noise_coefficients
+
+FAST, EXACT = "fast (decoder only)", "exact (through the U-Net, source)"
+
+
+# ---------------------------------------------------------------------------------------------- math
+
+@pytest.mark.parametrize("parametrisation,sigma", [("k-diffusion", 2.5), ("flow", 0.7), ("flow", 0.2)])
+def test_correction_equals_the_source_epsilon_correction_in_vp_space(parametrisation, sigma):
+    """x = a·x0 + b·n; the source's ε' = ε + sqrt(β)·∇_{x_t} L on x_t = x/r must give D' = D - (b²/a)·∇_x L."""
+    with torch.inference_mode(False):
+        sig = torch.tensor([sigma], dtype=torch.float64)
+        a, b = noise_coefficients(sig, parametrisation)
+        r = (a * a + b * b).sqrt()
+        x = torch.randn(1, 4, 3, 3, dtype=torch.float64)
+        eps = torch.randn_like(x)
+        weights = torch.arange(36, dtype=torch.float64).view(1, 4, 3, 3)
+
+        def loss(v):  # L as a function of the sampler's x
+            return (v.sin() * weights).sum()
+
+        x_t = (x / r).requires_grad_(True)
+        g_t = torch.autograd.grad(loss(x_t * r), x_t)[0]
+        sa, sb = a / r, b / r  # sqrt(ᾱ), sqrt(β)
+        x0_source = (x_t.detach() - sb * (eps + sb * g_t)) / sa
+        xx = x.clone().requires_grad_(True)
+        g = torch.autograd.grad(loss(xx), xx)[0]
+        d = (x - b * eps) / a
+        ours = d - correction_factor(sig, 4, parametrisation) * g
+        assert torch.allclose(x0_source, ours, atol=1e-9)
+        assert torch.allclose(guided_blend(d, x, sig, parametrisation), sb * d + (1 - sb) * x_t.detach())
+
+
+def test_flow_guidance_leaves_pure_noise_steps_alone():
+    x = torch.randn(1, 4, 3, 3)
+    target = torch.randn(1, 8)
+    def embed(s):
+        return s.flatten(1)[:, :8]
+    assert torch.equal(guided_denoised(x, x, torch.tensor([1.0]), target, 100.0, embed, parametrisation="flow"), x)
+    moved = guided_denoised(x, x, torch.tensor([0.5]), target, 100.0, embed, parametrisation="flow")
+    assert not torch.equal(moved, x)
+
+
+# ---------------------------------------------------------------------------------------------- nodes
+
+def test_prediction_kind_and_family_of_sd_models(comfy, tiny_models):
+    compat = comfy.pack.nodes.comfy_compat
+    model = tiny_models[0]
+    assert compat.prediction_kind(model) == "eps" and compat.family_name(model) == "SD1.x"
+    assert compat.prediction_kind(comfy.tiny.tiny_sdxl_unet(0)) == "eps"
+    assert compat.family_name(comfy.tiny.tiny_sdxl_unet(0)) == "SDXL"
+
+
+@pytest.fixture(scope="module")
+def flux(comfy):
+    comfy.tiny.current_comfyui_only("Flux")
+    g = torch.Generator().manual_seed(0)
+    return dict(model=comfy.tiny.tiny_flux(0), vae=comfy.tiny.tiny_vae16(2), cv=comfy.tiny.tiny_clip_vision(3),
+                pos=comfy.tiny.flux_conditioning(1), neg=comfy.tiny.flux_conditioning(2, guidance=1.0),
+                content=torch.rand(1, 64, 64, 3, generator=g), style=torch.rand(1, 64, 64, 3, generator=g),
+                latent={"samples": torch.randn(1, 16, 8, 8, generator=g)},
+                style_latent={"samples": torch.randn(1, 16, 8, 8, generator=g)})
+
+
+def test_flow_models_are_detected(comfy, flux):
+    compat = comfy.pack.nodes.comfy_compat
+    assert compat.prediction_kind(flux["model"]) == "flow" and compat.family_name(flux["model"]) == "Flux"
+    sd3 = comfy.tiny.tiny_sd3(0)
+    assert compat.prediction_kind(sd3) == "flow" and compat.family_name(sd3) == "SD3 / SD3.5"
+    assert hasattr(compat.model_sampling(sd3), "sigmas"), "why hasattr(ms, 'sigmas') could not tell them apart"
+
+
+def test_noise_latent_is_the_flow_interpolation(comfy, flux):
+    compat = comfy.pack.nodes.comfy_compat
+    z, n = torch.randn(1, 16, 4, 4), torch.randn(1, 16, 4, 4)
+    assert torch.allclose(compat.noise_latent(flux["model"], 0.3, n, z), 0.7 * z + 0.3 * n, atol=1e-6)
+    for sigma in (0.3, 1.0):
+        latent, noise = compat.sampler_start(flux["model"], sigma, z)
+        assert torch.allclose(compat.noise_latent(flux["model"], sigma, noise, latent), z, atol=1e-6)
+
+
+def _target(comfy, s, t=0.8):
+    return comfy.node("BlendspaceSlerpClipImageEmbeds").mix(t, clip_vision=s["cv"], content_image=s["content"],
+                                                        style_image=s["style"])[0]
+
+
+def _guided(comfy, s, target, scale, gradient=FAST, seed=1, steps=3, mode="comfyui denoise", **extra):
+    args = dict(vae=s["vae"], clip_vision=s["cv"], target=target, clip_guidance_scale=scale, gradient=gradient,
+                use_cutouts=False, num_cutouts=4, start_percent=0.0, end_percent=1.0, every_n_steps=1)
+    args.update(extra)
+    return comfy.node("ClipImageGuidanceSampler").sample(s["model"], seed, steps, 1.0, "euler", "simple", s["pos"],
+                                                         s["neg"], s["latent"], 0.6, mode, **args)[0]["samples"]
+
+
+def test_flux_guidance_scale_zero_equals_ksampler(comfy, flux):
+    s = flux
+    ref = comfy.node("KSampler").sample(s["model"], 1, 3, 1.0, "euler", "simple", s["pos"], s["neg"], s["latent"],
+                                        0.6)[0]["samples"]
+    assert torch.equal(_guided(comfy, s, _target(comfy, s), 0.0), ref)
+
+
+def test_flux_mixed_start_ends_equal_ksampler_with_each_latent(comfy, flux):
+    """Start latents noised the flow way: t = 0 is KSampler on the content latent (seed), t = 1 on the style
+    latent (seed + 1); z + σ·n would give a badly under-noised start here."""
+    s = flux
+    target = _target(comfy, s)
+    ks = comfy.node("KSampler")
+    for t, latent, seed in ((0.0, s["latent"], 1), (1.0, s["style_latent"], 2)):
+        out = _guided(comfy, s, target, 0.0, latent_style=s["style_latent"], slerp_latent_style_strength=t)
+        ref = ks.sample(s["model"], seed, 3, 1.0, "euler", "simple", s["pos"], s["neg"], latent, 0.6)[0]["samples"]
+        assert (out - ref).abs().max().item() < 1e-4 * max(1.0, ref.abs().max().item()), t
+    full = _guided(comfy, dict(s, latent=s["latent"]), target, 0.0, latent_style=s["style_latent"],
+                   slerp_latent_style_strength=0.0, steps=2)
+    assert torch.isfinite(full).all()
+
+
+@pytest.mark.parametrize("gradient", [FAST, EXACT])
+def test_flux_guidance_raises_clip_similarity(comfy, flux, gradient):
+    s = flux
+    target = _target(comfy, s)
+
+    def cos(latent):
+        e = s["cv"].encode_image(s["vae"].decode(latent))["image_embeds"].float()
+        return torch.nn.functional.cosine_similarity(e, target["embeds"]).item()
+
+    for seed in (1, 2):
+        plain = cos(_guided(comfy, s, target, 0.0, gradient, seed))
+        guided = cos(_guided(comfy, s, target, 3000.0, gradient, seed))
+        assert guided > plain + 0.005, (seed, plain, guided)
+
+
+def test_cycle_diffusion_refuses_flow_models_by_name(comfy, flux):
+    node = comfy.node("BlendspaceCycleDiffusionInvert")
+    with pytest.raises(ValueError, match="Flux"):
+        node.invert(flux["model"], flux["pos"], flux["latent"], 0, 3, 0, 1.0, 1.0)
+
