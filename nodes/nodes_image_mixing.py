@@ -23,6 +23,7 @@ from ..blendspace.grid_search import objective as objective_scores
 from ..blendspace.latents import match_pair, samples_of
 from ..blendspace.slerp import slerp
 from ..blendspace.strength_sweep import STRENGTH_MODES, diffusers_start_step
+from ..blendspace.vision_output import slerp_fields, tensor_fields
 from . import comfy_compat
 from .shared import ImageTower, model_input, percent_inputs, sampler_inputs, tower_inputs
 
@@ -380,6 +381,56 @@ class _Run:
         return out, noise.to(device="cpu", dtype=content.dtype)
 
 
+VISION_MODES = ("whole tensor (source)", "per token")
+
+
+class SlerpClipVisionOutput:
+    NODE_ID = "BlendspaceSlerpClipVisionOutput"
+    DISPLAY_NAME = "Slerp CLIP Vision Output"
+    CATEGORY = "Blendspace/conditioning"
+    DESCRIPTION = (
+        "Mixes two images for image-prompt nodes: seed 000's slerp of two CLIP image embeddings, applied to every "
+        "tensor of two CLIP Vision Encode outputs (image_embeds, last_hidden_state, penultimate_hidden_states and "
+        "the others). The result is a CLIP_VISION_OUTPUT that core Apply Style Model (Flux Redux), unCLIP "
+        "Conditioning and IP-Adapter nodes accept. weight 0 gives image A exactly, 1 gives image B.")
+    SEARCH_ALIASES = ["mix images", "redux mix", "image prompt mix", "blend two images", "slerp clip vision",
+                      "unclip mix", "ipadapter mix"]
+    RETURN_TYPES = ("CLIP_VISION_OUTPUT",)
+    RETURN_NAMES = ("clip_vision_output",)
+    OUTPUT_TOOLTIPS = ("The mixed CLIP vision output, for Apply Style Model, unCLIP Conditioning or IP-Adapter.",)
+    FUNCTION = "mix"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "clip_vision_output_a": ("CLIP_VISION_OUTPUT", {"tooltip": "Image A (weight 0), from CLIP Vision "
+                                                                           "Encode."}),
+                "clip_vision_output_b": ("CLIP_VISION_OUTPUT", {"tooltip": "Image B (weight 1), encoded with the same "
+                                                                           "CLIP vision model."}),
+                "weight": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
+                                     "tooltip": "0 = image A exactly, 1 = image B exactly, between: the slerp."}),
+                "mode": (list(VISION_MODES), {"default": VISION_MODES[0],
+                                              "tooltip": "whole tensor (source): each tensor of one image is one "
+                                                         "vector, as seed 000 slerps embeddings. per token: each "
+                                                         "token (patch) vector is slerped on its own."}),
+                "method": (["slerp", "lerp"], {"default": "slerp", "tooltip": "slerp (source) or plain lerp."}),
+            }
+        }
+
+    def mix(self, clip_vision_output_a, clip_vision_output_b, weight, mode=VISION_MODES[0], method="slerp"):
+        if mode not in VISION_MODES:
+            raise BlendspaceInputError(f"mode must be one of {VISION_MODES}, got {mode!r}.")
+        if method not in ("slerp", "lerp"):
+            raise BlendspaceInputError(f"method must be slerp or lerp, got {method!r}.")
+        mixed = slerp_fields(tensor_fields(clip_vision_output_a), tensor_fields(clip_vision_output_b), float(weight),
+                             "sample" if mode == VISION_MODES[0] else "token", method)
+        out = copy.copy(clip_vision_output_a)  # same class (core Output), non-tensor fields of A carried
+        for name, value in mixed.items():
+            out[name] = value
+        return (out,)
+
+
 DEFAULT_VALUES = {"noise_strength": "0.5, 0.6, 0.7", "slerp_latent_style_strength": "0.2, 0.8",
                   "slerp_prompt_style_strength": "0.2, 0.8", "slerp_clip_image_style_strength": "0.2, 0.8"}
 VALUE_TIPS = {
@@ -509,4 +560,4 @@ def _grid_images(run: _Run, cells: list[dict], content_positive, style_positive,
     return torch.cat(images)
 
 
-NODES = [SlerpClipImageEmbeds, ClipImageGuidance, ClipImageGuidanceSampler, MixGridSearch]
+NODES = [SlerpClipImageEmbeds, SlerpClipVisionOutput, ClipImageGuidance, ClipImageGuidanceSampler, MixGridSearch]

@@ -143,3 +143,75 @@ def test_cycle_diffusion_refuses_flow_models_by_name(comfy, flux):
     with pytest.raises(ValueError, match="Flux"):
         node.invert(flux["model"], flux["pos"], flux["latent"], 0, 3, 0, 1.0, 1.0)
 
+
+# ---------------------------------------------------------------------------------------------- Slerp CLIP Vision Output
+
+@pytest.fixture(scope="module")
+def vision_outputs(comfy):
+    cv = comfy.tiny.tiny_clip_vision(3)
+    g = torch.Generator().manual_seed(4)
+    a, b = torch.rand(1, 224, 224, 3, generator=g), torch.rand(1, 224, 224, 3, generator=g)
+    return cv.encode_image(a), cv.encode_image(b)
+
+
+def _mix(comfy, outs, w, mode="whole tensor (source)"):
+    return comfy.node("BlendspaceSlerpClipVisionOutput").mix(outs[0], outs[1], w, mode)[0]
+
+
+def test_vision_output_slerp_ends_are_exact_and_every_tensor_is_mixed(comfy, vision_outputs):
+    a, b = vision_outputs
+    names = [k for k, v in vars(a).items() if isinstance(v, torch.Tensor)]
+    assert {"image_embeds", "last_hidden_state", "penultimate_hidden_states"} <= set(names)
+    for mode in ("whole tensor (source)", "per token"):
+        at0, at1, mid = (_mix(comfy, vision_outputs, w, mode) for w in (0.0, 1.0, 0.5))
+        assert type(at0) is type(a)
+        for k in names:
+            assert torch.equal(at0[k], a[k]) and torch.equal(at1[k], b[k]), k
+            assert not torch.allclose(mid[k], a[k]) and not torch.allclose(mid[k], b[k]), k
+    with pytest.raises(ValueError, match="same CLIP vision model"):
+        comfy.node("BlendspaceSlerpClipVisionOutput").mix(a, {"image_embeds": torch.randn(1, 5)}, 0.5)
+
+
+def test_vision_output_mix_drives_core_style_model_apply_on_flux(comfy, vision_outputs):
+    """Flux Redux: weight 0 gives exactly image A's Redux tokens, 1 image B's, 0.5 neither."""
+    comfy.tiny.current_comfyui_only("Flux")
+    from comfy.ldm.flux.redux import ReduxImageEncoder
+    from comfy.sd import StyleModel
+    with torch.no_grad():
+        redux = ReduxImageEncoder(redux_dim=32, txt_in_features=comfy.tiny.CONTEXT_DIM)
+        comfy.tiny.randomize(redux, 7)
+    style = StyleModel(redux)
+    node, cond = comfy.node("StyleModelApply"), comfy.tiny.flux_conditioning(1)
+
+    def apply(out):
+        return node.apply_stylemodel(cond, style, out, 1.0, "multiply")[0]
+
+    alone_a, alone_b = apply(vision_outputs[0]), apply(vision_outputs[1])
+    at0, at1, mid = (apply(_mix(comfy, vision_outputs, w)) for w in (0.0, 1.0, 0.5))
+    assert torch.equal(at0[0][0], alone_a[0][0]) and torch.equal(at1[0][0], alone_b[0][0])
+    assert at0[0][1]["guidance"] == 3.5
+    assert not torch.allclose(mid[0][0], alone_a[0][0]) and not torch.allclose(mid[0][0], alone_b[0][0])
+    flux = comfy.tiny.tiny_flux(0)
+    ks = comfy.node("KSampler")
+    lat = {"samples": torch.zeros(1, 16, 8, 8)}
+    run = [ks.sample(flux, 3, 2, 1.0, "euler", "simple", c, c, lat, 1.0)[0]["samples"] for c in (at0, alone_a)]
+    assert torch.equal(run[0], run[1])
+
+
+def test_vision_output_mix_drives_core_unclip_conditioning(comfy, vision_outputs):
+    """unCLIP: the ADM vector an unCLIP model computes from the conditioning (noise augmentation 0)."""
+    from comfy.ldm.modules.encoders.noise_aug_modules import CLIPEmbeddingNoiseAugmentation
+    from comfy.model_base import unclip_adm
+    aug = CLIPEmbeddingNoiseAugmentation(timestep_dim=32, noise_schedule_config={"timesteps": 1000,
+                                                                                  "beta_schedule": "squaredcos_cap_v2"})
+    node, cond = comfy.node("unCLIPConditioning"), comfy.tiny.sdxl_conditioning(1)
+
+    def adm(out):
+        c = node.apply_adm(cond, out, 1.0, 0.0)[0]
+        return unclip_adm(c[0][1]["unclip_conditioning"], "cpu", aug, seed=0)
+
+    alone_a, alone_b = adm(vision_outputs[0]), adm(vision_outputs[1])
+    at0, at1, mid = (adm(_mix(comfy, vision_outputs, w)) for w in (0.0, 1.0, 0.5))
+    assert torch.equal(at0, alone_a) and torch.equal(at1, alone_b)
+    assert not torch.allclose(mid, alone_a) and not torch.allclose(mid, alone_b)
+
