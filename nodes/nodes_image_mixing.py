@@ -241,7 +241,8 @@ class ClipImageGuidance:
     DESCRIPTION = (
         "Seed 000's CLIP guidance as a MODEL patch for any sampler node: every guided step decodes the source's blend "
         "of predicted and current latent, embeds it with CLIP and moves the prediction down the gradient of the "
-        "spherical distance to the target (denoised - sigma²·∇L, the k-diffusion form of the source's correction), "
+        "spherical distance to the target (denoised - sigma²·∇L, the k-diffusion form of the source's correction; "
+        "denoised - sigma²/(1-sigma)·∇L on flow models such as Flux and SD3), "
         "so every ComfyUI sampler and scheduler works. The grad-capable model copies live as long as the patched "
         "model; CLIP Image Guidance Sampler frees them after each run.")
     RETURN_TYPES = ("MODEL",)
@@ -275,7 +276,8 @@ class ClipImageGuidanceSampler:
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
         "A KSampler with seed 000's CLIP image guidance toward a target embedding (see CLIP Image Guidance). Works "
-        "with every sampler and scheduler, eps and v-prediction models, img2img (denoise < 1) and batches; "
+        "with every sampler and scheduler, eps and v-prediction models (SD1.x, SD2.x, SDXL) and flow models (Flux, "
+        "SD3: denoised - σ²/(1-σ)·∇L), img2img (denoise < 1) and batches; "
         "progress bar with previews and Cancel as KSampler. clip_guidance_scale 0 is exactly KSampler.")
     RETURN_TYPES = ("LATENT",)
     RETURN_NAMES = ("latent",)

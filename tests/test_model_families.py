@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from blendspace.clip_guidance import correction_factor, guided_blend, guided_denoised, noise_coefficients
+from blendspace.flex_mapping import channel_slice
 
 FAST, EXACT = "fast (decoder only)", "exact (through the U-Net, source)"
 
@@ -48,6 +49,11 @@ def test_flow_guidance_leaves_pure_noise_steps_alone():
     assert torch.equal(guided_denoised(x, x, torch.tensor([1.0]), target, 100.0, embed, parametrisation="flow"), x)
     moved = guided_denoised(x, x, torch.tensor([0.5]), target, 100.0, embed, parametrisation="flow")
     assert not torch.equal(moved, x)
+
+
+def test_flexdiffuse_refuses_t5_prompts_by_family():
+    with pytest.raises(ValueError, match="Flux, SD3.*Slerp CLIP Vision Output"):
+        channel_slice(4096, 768)
 
 
 # ---------------------------------------------------------------------------------------------- nodes
@@ -215,3 +221,94 @@ def test_vision_output_mix_drives_core_unclip_conditioning(comfy, vision_outputs
     assert torch.equal(at0, alone_a) and torch.equal(at1, alone_b)
     assert not torch.allclose(mid, alone_a) and not torch.allclose(mid, alone_b)
 
+
+# ---------------------------------------------------------------------------------------------- other nodes on flow models
+
+def _close(a, b, tol=1e-5):
+    return (a - b).abs().max().item() <= tol * max(1.0, b.abs().max().item())
+
+
+def _flux_sample(comfy, model, pos, neg, steps=2, seed=3, cfg=1.0, latent=None):
+    latent = latent or {"samples": torch.zeros(1, 16, 16, 16)}
+    return comfy.node("KSampler").sample(model, seed, steps, cfg, "euler", "simple", pos, neg, latent,
+                                         1.0)[0]["samples"]
+
+
+def _eps_mix(comfy, a, b, mask=None, shape="sigmoid"):
+    latent = {"samples": torch.zeros(1, 16, 16, 16)}
+    return comfy.node("DualStyleEpsilonMix").mix(a, b, 128, 128, "left-right", shape, 0.5, 20.0, 0.25, latent=latent,
+                                                 mask=mask)
+
+
+@pytest.mark.parametrize("family", ["Flux", "SD3"])
+def test_dual_style_epsilon_mix_on_flow_models(comfy, family):
+    comfy.tiny.current_comfyui_only(family)
+    tiny = comfy.tiny
+    model, make = (tiny.tiny_flux(0), tiny.flux_conditioning) if family == "Flux" else (tiny.tiny_sd3(0),
+                                                                                         tiny.sd3_conditioning)
+    a, b, neg = make(1), make(2), make(3)
+    all_a, _ = _eps_mix(comfy, a, b, mask=torch.ones(1, 16, 16))
+    assert _close(_flux_sample(comfy, model, all_a, neg), _flux_sample(comfy, model, a, neg))
+    mixed, mask = _eps_mix(comfy, a, b, shape="linear")
+    m = mask[0]
+    one = _flux_sample(comfy, model, mixed, neg, steps=1)
+    ca, cb = _flux_sample(comfy, model, a, neg, steps=1), _flux_sample(comfy, model, b, neg, steps=1)
+    assert _close(one, m * ca + (1 - m) * cb), "each side follows its prompt, the seam blends them"
+    assert not _close(ca, cb, 1e-2)
+    calls = []
+
+    def wrapper(apply_model, args):
+        calls.append(len(args["cond_or_uncond"]))
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+    counted = model.clone()
+    counted.set_model_unet_function_wrapper(wrapper)
+    _flux_sample(comfy, counted, mixed, neg, steps=2)
+    assert calls == [2, 2], "cfg 1 (Flux's distilled guidance): only the two prompt chunks run"
+
+
+@pytest.mark.parametrize("family", ["Flux", "SD3"])
+def test_cross_attention_interpolation_refuses_joint_attention_models(comfy, family):
+    comfy.tiny.current_comfyui_only(family)
+    model = comfy.tiny.tiny_flux(0) if family == "Flux" else comfy.tiny.tiny_sd3(0)
+    b = comfy.tiny.flux_conditioning(2)
+    with pytest.raises(ValueError, match=f"{family}.*DualStyleEpsilonMix"):
+        comfy.node("CrossAttnInterpolate").patch(model, b, "left-right", "sigmoid", 0.5, 30.0, 1.0, 1.0, 0.0, 1.0,
+                                                  "all")
+
+
+def test_walk_sweep_replay_and_guidance_scale_on_flux(comfy, flux):
+    s, ks = flux, comfy.node("KSampler")
+    a, b, neg, empty = s["pos"], comfy.tiny.flux_conditioning(5, tokens=300), s["neg"], {"samples": torch.zeros(1, 16, 8, 8)}
+    walk = comfy.node("BlendspaceLatentWalk").walk(s["model"], a, b, neg, empty, 11, 2, 1.0, "euler", "simple", 22, 3,
+                                                   "slerp", "lerp", 0)[0]["samples"]
+    assert _close(walk[0:1], ks.sample(s["model"], 11, 2, 1.0, "euler", "simple", a, neg, empty, 1.0)[0]["samples"])
+    assert _close(walk[2:3], ks.sample(s["model"], 22, 2, 1.0, "euler", "simple", b, neg, empty, 1.0)[0]["samples"])
+    sweep, _ = comfy.node("BlendspaceStrengthSweep").sweep(s["model"], a, neg, s["latent"], 7, 4, 1.0, "euler",
+                                                           "simple", "comfyui denoise", 0.5, 0.5, 0.1, "0.5")
+    assert _close(sweep["samples"], ks.sample(s["model"], 7, 4, 1.0, "euler", "simple", a, neg, s["latent"],
+                                              0.5)[0]["samples"])
+    latent, x0s, _ = comfy.node("BlendspaceDenoisingReplay").sample(s["model"], 5, 3, 1.0, "euler", "simple", a, neg,
+                                                                    empty, 1.0)
+    ref = ks.sample(s["model"], 5, 3, 1.0, "euler", "simple", a, neg, empty, 1.0)[0]["samples"]
+    assert torch.equal(latent["samples"], ref) and _close(x0s["samples"][-1:], ref)
+    patched = comfy.node("BlendspaceGuidanceScale").patch(s["model"], 2.5, 0.0)[0]
+    out = ks.sample(patched, 9, 1, 1.0, "euler", "simple", a, neg, empty, 1.0)[0]["samples"]
+    cond = ks.sample(s["model"], 9, 1, 1.0, "euler", "simple", a, neg, empty, 1.0)[0]["samples"]
+    uncond = ks.sample(s["model"], 9, 1, 1.0, "euler", "simple", neg, neg, empty, 1.0)[0]["samples"]
+    assert _close(out, uncond + 2.5 * (cond - uncond), 1e-4)
+
+
+def test_sd3_guidance_scale_zero_equals_ksampler_and_guidance_moves_the_image(comfy):
+    comfy.tiny.current_comfyui_only("SD3")
+    g = torch.Generator().manual_seed(1)
+    s = dict(model=comfy.tiny.tiny_sd3(0), vae=comfy.tiny.tiny_vae16(2), cv=comfy.tiny.tiny_clip_vision(3),
+             pos=comfy.tiny.sd3_conditioning(1), neg=comfy.tiny.sd3_conditioning(2),
+             content=torch.rand(1, 64, 64, 3, generator=g), style=torch.rand(1, 64, 64, 3, generator=g),
+             latent={"samples": torch.randn(1, 16, 8, 8, generator=g)})
+    target = _target(comfy, s)
+    ref = comfy.node("KSampler").sample(s["model"], 1, 3, 1.0, "euler", "simple", s["pos"], s["neg"], s["latent"],
+                                        0.6)[0]["samples"]
+    assert torch.equal(_guided(comfy, s, target, 0.0), ref)
+    guided = _guided(comfy, s, target, 1000.0, EXACT)
+    assert torch.isfinite(guided).all() and not torch.allclose(guided, ref)

@@ -281,7 +281,7 @@ def test_slerp_conditioning_pads_t5_lengths_instead_of_tiling(comfy):
     t5_wide = [[torch.randn(1, 154, 4096), {}]], [[torch.randn(1, 231, 4096), {}]]
     assert node.mix(*t5_wide, 0.5)[0][0][0].shape[1] == 231, "auto pads T5-wide (Flux/SD3) even in chunks of 77"
     forced = node.mix(_cond(0, tokens=77), _cond(1, tokens=154), 0.5, length_mismatch="pad (T5 / joint attention)")
-    assert forced[0][0].shape[1] == 154
+    assert forced[0][0][0].shape[1] == 154
 
 
 def test_slerp_conditioning_keeps_sdxl_pooled_and_size_keys(comfy):

@@ -100,7 +100,11 @@ def tiny_flux(seed: int = 0):
 
 def tiny_sd3(seed: int = 0):
     """A tiny SD3 MMDiT (flow / CONST sampling, shift 3, ``supported_models.SD3``) in a ModelPatcher."""
-    return _random_patcher("SD3", SD3_CONFIG, seed)
+    patcher = _random_patcher("SD3", SD3_CONFIG, seed)
+    pos_embed = patcher.model.diffusion_model.pos_embed  # a buffer made with torch.empty: fill it too
+    with torch.no_grad():
+        pos_embed.copy_(0.02 * torch.randn(pos_embed.shape, generator=torch.Generator().manual_seed(seed)))
+    return patcher
 
 
 def flux_conditioning(seed: int, tokens: int = 256, guidance: float = 3.5):
