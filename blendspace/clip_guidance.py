@@ -19,9 +19,22 @@ which is also what the LMS branch does (it moves x_k by -σ²·∇L and keeps ε
 ComfyUI post-CFG hook acts, for eps and v-prediction models alike (both return D). In k-space the
 guided blend is ``s = sqrt(β)·x̂0 + (1 - sqrt(β))·sqrt(ᾱ)·x_k``.
 
-Gradients: ``exact`` differentiates through the U-Net's x̂0 (as the source); ``fast`` treats x̂0 as
-moving one-for-one with x_k (∂x̂0/∂x_k ≈ I), so only the decoder and CLIP are differentiated:
-``∇_{x_k} L ≈ (sqrt(β) + (1 - sqrt(β))·sqrt(ᾱ))·∇_s L``.
+Any parametrisation ``x = a·x0 + b·n`` of the sampler's variable (PARAMETRISATIONS): k-diffusion
+(eps/v models) has ``a = 1, b = σ``; ComfyUI's CONST flow sampling (Flux, SD3) has ``a = 1 - σ,
+b = σ``. With ``r = sqrt(a² + b²)`` the variance-preserving latent is ``x_t = x/r`` with
+``sqrt(ᾱ) = a/r`` and ``sqrt(β) = b/r`` (k-diffusion: ``r = sqrt(1 + σ²)``, the relation above). The
+source's correction ``x̂0' = x̂0 - β/sqrt(ᾱ)·∇_{x_t} L`` with ``∇_{x_t} L = r·∇_x L`` becomes
+
+    D' = D - (b²/a)·∇_x L        (k-diffusion: σ²·∇L;  flow: σ²/(1 - σ)·∇L),
+
+the same move Tweedie's formula ``E[x0|x] = (x + b²·∇ log p(x))/a`` gives for a guidance term
+``-∇_x L``. The blend is ``s = sqrt(β)·x̂0 + (1 - sqrt(β))·x/r``. At ``a → 0`` (flow at σ = 1, pure
+noise: x says nothing about x0) the factor diverges; steps with ``a < MIN_SIGNAL`` stay unguided.
+
+Gradients: ``exact`` differentiates through the model's x̂0 (as the source); ``fast`` treats x̂0 as
+moving with x as in the noiseless case (∂x̂0/∂x ≈ I/a), so only the decoder and CLIP are
+differentiated: ``∇_x L ≈ (sqrt(β)/a + (1 - sqrt(β))/r)·∇_s L`` (k-diffusion:
+``sqrt(β) + (1 - sqrt(β))·sqrt(ᾱ)``).
 
 Cutouts (the upstream diffusers CLIP-guided pipeline with a text target, which seed 000 adapted):
 ``num_cutouts`` random square crops of sizes ``rand^cut_power·(max - min) + min`` pooled to 224, loss
@@ -52,23 +65,55 @@ def spherical_dist_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x - y).norm(dim=-1).div(2).arcsin().pow(2).mul(2)
 
 
+PARAMETRISATIONS = ("k-diffusion", "flow")
+"""``x = x0 + σ·n`` (ComfyUI's eps and v models) and ``x = (1 - σ)·x0 + σ·n`` (CONST: Flux, SD3)."""
+
+MIN_SIGNAL = 1e-3
+"""Steps whose signal coefficient ``a`` is below this (flow at σ ≈ 1) are left unguided."""
+
+
 def alpha_bar(sigma: torch.Tensor) -> torch.Tensor:
     """ᾱ for a k-diffusion σ: σ² = (1 - ᾱ)/ᾱ."""
     return 1.0 / (1.0 + sigma.double() ** 2)
 
 
-def guided_blend(x0: torch.Tensor, x_k: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """The source's guidance point ``sqrt(β)·x̂0 + (1 - sqrt(β))·x_t`` with x_t = sqrt(ᾱ)·x_k."""
-    ab = alpha_bar(sigma).view(-1, *([1] * (x_k.dim() - 1)))
-    fac = torch.sqrt(1.0 - ab)
-    return (fac * x0 + (1.0 - fac) * torch.sqrt(ab) * x_k).to(x_k.dtype)
+def noise_coefficients(sigma: torch.Tensor, parametrisation: str = "k-diffusion") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(a, b)`` of ``x = a·x0 + b·n`` at ``sigma`` (float64): k-diffusion ``(1, σ)``, flow ``(1 - σ, σ)``."""
+    sig = sigma.double()
+    if parametrisation == "k-diffusion":
+        return torch.ones_like(sig), sig
+    if parametrisation == "flow":
+        return 1.0 - sig, sig
+    raise ValueError(f"parametrisation must be one of {PARAMETRISATIONS}, got {parametrisation!r}")
 
 
-def fast_chain_factor(sigma: torch.Tensor, ndim: int) -> torch.Tensor:
-    """∂s/∂x_k when x̂0 moves one-for-one with x_k: sqrt(β) + (1 - sqrt(β))·sqrt(ᾱ)."""
-    ab = alpha_bar(sigma).view(-1, *([1] * (ndim - 1)))
-    fac = torch.sqrt(1.0 - ab)
-    return fac + (1.0 - fac) * torch.sqrt(ab)
+def _vp_terms(sigma: torch.Tensor, ndim: int, parametrisation: str):
+    """``a``, ``r = sqrt(a² + b²)`` and ``sqrt(β) = b/r``, shaped to broadcast over a ``ndim`` tensor."""
+    a, b = noise_coefficients(sigma, parametrisation)
+    shape = (-1, *([1] * (ndim - 1)))
+    r = torch.sqrt(a * a + b * b)
+    return a.view(shape), r.view(shape), (b / r).view(shape)
+
+
+def guided_blend(x0: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor,
+                 parametrisation: str = "k-diffusion") -> torch.Tensor:
+    """The source's guidance point ``sqrt(β)·x̂0 + (1 - sqrt(β))·x_t`` with ``x_t = x/r`` (k-diffusion:
+    ``x_t = sqrt(ᾱ)·x_k``)."""
+    _, r, fac = _vp_terms(sigma, x.dim(), parametrisation)
+    return (fac * x0 + (1.0 - fac) * x / r).to(x.dtype)
+
+
+def fast_chain_factor(sigma: torch.Tensor, ndim: int, parametrisation: str = "k-diffusion") -> torch.Tensor:
+    """∂s/∂x when x̂0 moves as ``x/a``: ``sqrt(β)/a + (1 - sqrt(β))/r`` (k-diffusion: sqrt(β) + (1 - sqrt(β))·sqrt(ᾱ))."""
+    a, r, fac = _vp_terms(sigma, ndim, parametrisation)
+    return fac / a + (1.0 - fac) / r
+
+
+def correction_factor(sigma: torch.Tensor, ndim: int, parametrisation: str = "k-diffusion") -> torch.Tensor:
+    """``b²/a`` of ``D' = D - (b²/a)·∇_x L`` (k-diffusion σ², flow σ²/(1 - σ)); 0 where ``a < MIN_SIGNAL``."""
+    a, b = noise_coefficients(sigma, parametrisation)
+    factor = torch.where(a < MIN_SIGNAL, torch.zeros_like(a), b * b / a.clamp_min(MIN_SIGNAL))
+    return factor.view(-1, *([1] * (ndim - 1)))
 
 
 def make_cutouts(img: torch.Tensor, cut_size: int, num_cutouts: int, cut_power: float = 1.0,
@@ -145,26 +190,30 @@ def embed_latent(s: torch.Tensor, decode: Callable[[torch.Tensor], torch.Tensor]
 def guided_denoised(denoised: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor, scale: float,
                     embed: Callable[[torch.Tensor], torch.Tensor], num_cutouts: int = 0,
                     predict_x0: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                    cond_denoised: torch.Tensor | None = None) -> torch.Tensor:
-    """One guided step in k-diffusion form: ``D' = D - σ²·∇_{x_k} L`` (derivation in the module docstring).
+                    cond_denoised: torch.Tensor | None = None, parametrisation: str = "k-diffusion") -> torch.Tensor:
+    """One guided step: ``D' = D - (b²/a)·∇_x L`` (k-diffusion ``σ²``, flow ``σ²/(1 - σ)``; derivation in the
+    module docstring).
 
     ``embed`` maps the guided blend ``s`` to CLIP embeddings (:func:`embed_latent`). With ``predict_x0``
-    (x_k → the conditional x̂0, differentiable) the gradient is exact, through the model; otherwise it is
+    (x → the conditional x̂0, differentiable) the gradient is exact, through the model; otherwise it is
     the fast one, from ``cond_denoised`` (or ``denoised``) held fixed and scaled by :func:`fast_chain_factor`.
     Gradients are enabled here even under an outer ``torch.inference_mode()``.
     """
     sig = sigma.to(x.device).float()
+    factor = correction_factor(sig, x.dim(), parametrisation)
+    if not bool((factor > 0).any()):
+        return denoised
     with torch.inference_mode(False), torch.enable_grad():
         if predict_x0 is not None:
             wrt = x.detach().clone().requires_grad_(True)
-            s = guided_blend(predict_x0(wrt), wrt, sig.clone())
+            s = guided_blend(predict_x0(wrt), wrt, sig.clone(), parametrisation)
         else:
             x0 = (cond_denoised if cond_denoised is not None else denoised).detach().clone()
-            s = guided_blend(x0, x.detach().clone(), sig.clone()).detach().requires_grad_(True)
+            s = guided_blend(x0, x.detach().clone(), sig.clone(), parametrisation).detach().requires_grad_(True)
             wrt = s
         loss = guidance_loss(embed(s), target.to(x.device), scale, num_cutouts)
         grad = torch.autograd.grad(loss, wrt)[0]
         if predict_x0 is None:
-            grad = grad * fast_chain_factor(sig, x.dim()).to(grad)
+            grad = grad * fast_chain_factor(sig, x.dim(), parametrisation).to(grad)
     grad = grad.detach().to(denoised.dtype)
-    return denoised - (sig.view(-1, *([1] * (x.dim() - 1))) ** 2).to(denoised.dtype) * grad
+    return denoised - factor.to(denoised) * grad

@@ -244,5 +244,10 @@ def channel_slice(text_width: int, guide_width: int, guide_name: str = "the CLIP
         return slice(0, 768)
     if text_width == 2048 and guide_width == 1280:
         return slice(768, 2048)
+    if text_width == 4096:
+        raise BlendspaceInputError("this prompt has 4096-d T5 tokens (Flux, SD3 / SD3.5): FlexDiffuse maps CLIP image "
+                                   "tokens onto CLIP text tokens (SD1.x, SD2.x, SDXL), and T5 tokens do not pair with "
+                                   "them. To mix an image into a Flux prompt use Slerp CLIP Vision Output into Apply "
+                                   "Style Model (Flux Redux).")
     raise BlendspaceInputError(f"the prompt's tokens are {text_width}-d but {guide_name} gives {guide_width}-d "
                                f"embeddings, which do not pair: {VISION_HINT}.")

@@ -38,8 +38,9 @@ def cross_attention_blocks(model) -> list[tuple[str, int]]:
     """The U-Net blocks holding a SpatialTransformer, as ComfyUI's replace-patch keys ``(name, index)``."""
     keys = transformer_blocks(diffusion_model(model))
     if not keys:
-        raise BlendspaceInputError("this model has no U-Net cross-attention blocks (SD1.x, SD2.x and SDXL have them; "
-                                   "Flux, SD3 and other transformer models do not): use DualStyleEpsilonMix instead.")
+        raise BlendspaceInputError(f"this model ({family_name(model)}) has no U-Net cross-attention blocks (SD1.x, "
+                                   "SD2.x and SDXL have them; Flux and SD3 mix text and image tokens in joint "
+                                   "attention instead): use DualStyleEpsilonMix instead.")
     return keys
 
 
@@ -188,3 +189,64 @@ def schedule_sigmas(model, scheduler: str, steps: int, denoise: float = 1.0):
     if denoise <= 0.0:
         return torch.FloatTensor([])
     return full(int(steps / denoise))[-(steps + 1):]
+
+
+# ------------------------------------------------------------------------------------ model families
+
+PREDICTIONS = {"EPS": "eps", "V_PREDICTION": "v", "CONST": "flow", "EDM": "edm", "X0": "x0", "IMG_TO_IMG": "x0",
+               "COSMOS_RFLOW": "cosmos flow"}
+"""ComfyUI's prediction mix-in classes (in ``model_sampling``'s class hierarchy) → Blendspace's names."""
+
+FAMILY_NAMES = {"SD15": "SD1.x", "SD20": "SD2.x", "SD21UnclipL": "SD2.x unCLIP", "SD21UnclipH": "SD2.x unCLIP",
+                "SDXL": "SDXL", "SDXLRefiner": "SDXL refiner", "SSD1B": "SDXL (SSD-1B)", "Segmind_Vega": "SDXL (Vega)",
+                "SD3": "SD3 / SD3.5", "Flux": "Flux", "FluxSchnell": "Flux schnell"}
+
+
+def prediction_kind(model) -> str:
+    """What the model predicts, from its ``model_sampling`` class hierarchy (most derived mix-in first):
+    ``"eps"``, ``"v"``, ``"flow"`` (CONST: ``x = (1 - σ)·x0 + σ·noise``), ``"edm"``, ``"x0"``, or the class name."""
+    ms = model_sampling(model)
+    for cls in type(ms).__mro__:
+        if cls.__name__ in PREDICTIONS:
+            return PREDICTIONS[cls.__name__]
+    return type(ms).__name__
+
+
+def family_name(model) -> str:
+    """The model family as users know it, from the class name of the model's config (``supported_models``)."""
+    inner = getattr(model, "model", model)
+    config = getattr(inner, "model_config", None)
+    name = type(config).__name__ if config is not None else type(inner).__name__
+    return FAMILY_NAMES.get(name, name)
+
+
+def require_prediction(model, allowed: tuple[str, ...], what: str) -> str:
+    """The model's prediction kind when it is one of ``allowed``, else a clear error naming the family."""
+    kind = prediction_kind(model)
+    if kind not in allowed:
+        names = {"eps": "eps (SD1.x, SDXL)", "v": "v-prediction (SD2.x-v)", "flow": "flow (Flux, SD3/SD3.5)"}
+        ok = ", ".join(names.get(k, k) for k in allowed)
+        raise BlendspaceInputError(f"{what} does not support this model: {family_name(model)} ({kind} prediction). "
+                                   f"It works with {ok} models.")
+    return kind
+
+
+def noise_latent(model, sigma: float, noise, latent):
+    """``latent`` noised to ``sigma`` as the model's own sampling does (``model_sampling.noise_scaling``):
+    ``latent + σ·noise`` for eps/v models, ``(1 - σ)·latent + σ·noise`` for flow models. Both tensors in
+    the sampler's (``process_latent_in``) space."""
+    import torch
+    ms = model_sampling(model)
+    if hasattr(ms, "noise_scaling"):
+        return ms.noise_scaling(torch.tensor(float(sigma)), noise.clone(), latent.clone())
+    return latent + float(sigma) * noise  # very old ComfyUI: eps/v models only
+
+
+def sampler_start(model, sigma: float, start):
+    """A ``(latent, noise)`` pair that the sampler's own noise scaling at ``sigma`` turns into exactly ``start``
+    (an already noised latent in ``process_latent_in`` space): ``(start, 0)`` for eps/v models (``latent +
+    σ·0``), ``(0, start/σ)`` for flow models (``(1 - σ)·0 + σ·start/σ``; valid at σ = 1 too)."""
+    import torch
+    if prediction_kind(model) == "flow":
+        return torch.zeros_like(start), start / float(sigma)
+    return start, torch.zeros_like(start)

@@ -17,7 +17,11 @@ from . import comfy_compat
 CYCLE_TYPE = "BLENDSPACE_CYCLE"
 
 
+WHAT = "CycleDiffusion (a DDPM/DDIM inversion, which does not apply to rectified-flow sampling)"
+
+
 def _alphas_cumprod(model) -> torch.Tensor:
+    comfy_compat.require_prediction(model, ("eps", "v"), WHAT)
     ms = comfy_compat.model_sampling(model)
     sigmas = getattr(ms, "sigmas", None)
     if sigmas is None or sigmas.dim() != 1 or sigmas.shape[0] < 10:
@@ -169,6 +173,7 @@ class CycleDiffusionSampler:
     def sample(self, model, positive, negative, cycle, cfg):
         if not isinstance(cycle, CycleNoises):
             raise BlendspaceInputError("cycle must come from CycleDiffusion Invert.")
+        comfy_compat.require_prediction(model, ("eps", "v"), WHAT)
         shape = cycle.noises[0].shape
         import comfy.model_management
         template = torch.zeros(shape, device=comfy.model_management.intermediate_device())

@@ -190,12 +190,11 @@ class LatentWalk:
         ts = interpolation_weights(frames)
         noises = [mix_noise(noise_a, noise_b, t, "sample") for t in ts]
         conds = [combine_conditionings(positive_a, positive_b, lambda a, b, t=t: mix_prompt(a, b, t, "sample"),
-                                       lambda a, b, t=t: mix_prompt(a, b, t, "sample")) for t in ts]
-        chunk = frames if max_batch == 0 else max_batch
-        progress = comfy_compat.Progress(((frames + chunk - 1) // chunk) * steps)
+                                       lambda a, b, t=t: mix_prompt(a, b, t, "sample"), t=t) for t in ts]
+        groups = _frame_groups(conds, frames if max_batch == 0 else max_batch)
+        progress = comfy_compat.Progress(len(groups) * steps)
         outs = []
-        for n, first in enumerate(range(0, frames, chunk)):
-            idx = list(range(first, min(frames, first + chunk)))
+        for n, idx in enumerate(groups):
             cond = _stack_conditionings([conds[i] for i in idx])
             noise = torch.cat([noises[i] for i in idx], dim=0)
             batch_latent = {"samples": samples.repeat(len(idx), 1, 1, 1)}
@@ -203,6 +202,19 @@ class LatentWalk:
                                              batch_latent, noise=noise, callback=progress.step_callback(n * steps)))
             progress.advance(steps)
         return (_frames_latent(latent, outs),)
+
+
+def _frame_groups(conds: list[list], chunk: int) -> list[list[int]]:
+    """Consecutive frames in batches of at most ``chunk`` whose conditionings have the same token shapes (the end
+    frames keep their prompts' own lengths, the mixed ones the matched length)."""
+    groups: list[list[int]] = []
+    for i, cond in enumerate(conds):
+        shapes = [e[0].shape for e in cond]
+        if groups and len(groups[-1]) < chunk and shapes == [e[0].shape for e in conds[groups[-1][0]]]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
 
 
 def _stack_conditionings(conds: list[list]) -> list:

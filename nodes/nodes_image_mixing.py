@@ -23,6 +23,7 @@ from ..blendspace.grid_search import objective as objective_scores
 from ..blendspace.latents import match_pair, samples_of
 from ..blendspace.slerp import slerp
 from ..blendspace.strength_sweep import STRENGTH_MODES, diffusers_start_step
+from ..blendspace.vision_output import slerp_fields, tensor_fields
 from . import comfy_compat
 from .shared import ImageTower, model_input, percent_inputs, sampler_inputs, tower_inputs
 
@@ -100,8 +101,10 @@ class _Guidance:
     several guidances of the same models (the grid search's cells), freed by its owner, not by :meth:`release`."""
 
     def __init__(self, vae, tower: ImageTower, target: ClipTarget, scale: float, exact: bool, num_cutouts: int,
-                 sigma_range: tuple[float, float], every: int, seed: int, copies: dict | None = None):
+                 sigma_range: tuple[float, float], every: int, seed: int, copies: dict | None = None,
+                 parametrisation: str = "k-diffusion"):
         self.vae, self.tower, self.target = vae, tower, target
+        self.parametrisation = parametrisation
         self.scale, self.exact, self.num_cutouts = float(scale), exact, int(num_cutouts)
         self.sigma_start, self.sigma_end = sigma_range
         self.every = max(1, int(every))
@@ -167,16 +170,20 @@ class _Guidance:
             def predict_x0(x_k):
                 return _cond_prediction(cache["unet"], args["cond"], x_k, sig.clone(), options)
         return guided_denoised(denoised, x, sigma, self.target["embeds"], self.scale, self._embed_fn(cache, model),
-                               self.num_cutouts, predict_x0, args.get("cond_denoised"))
+                               self.num_cutouts, predict_x0, args.get("cond_denoised"), self.parametrisation)
 
 
 def _cond_prediction(model, cond, x, sigma, model_options):
     """The conditional-only x̂0 (the source's extra U-Net pass), through the grad-capable model copy."""
     import comfy.samplers
-    if hasattr(comfy.samplers, "calc_cond_batch"):
+    unet = hasattr(getattr(model, "diffusion_model", None), "input_blocks")
+    if hasattr(comfy.samplers, "calc_cond_batch") and unet:
         return comfy.samplers.calc_cond_batch(model, [cond], x, sigma, model_options)[0]
-    # The 2024 transformer blocks add residuals in place (x += ...); saving clones keeps autograd valid there.
+    # The 2024 transformer blocks and the Flux / SD3 blocks add residuals in place (x += ...); saving clones
+    # keeps autograd valid there.
     with torch.autograd.graph.saved_tensors_hooks(lambda t: t.clone(), lambda t: t):
+        if hasattr(comfy.samplers, "calc_cond_batch"):
+            return comfy.samplers.calc_cond_batch(model, [cond], x, sigma, model_options)[0]
         return comfy.samplers.calc_cond_uncond_batch(model, cond, None, x, sigma, model_options)[0]
 
 
@@ -218,13 +225,14 @@ def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutout
         raise BlendspaceInputError(f"gradient must be one of {GRADIENTS}")
     if start_percent > end_percent:
         raise BlendspaceInputError(f"start_percent ({start_percent}) is after end_percent ({end_percent}).")
+    kind = comfy_compat.require_prediction(model, ("eps", "v", "flow"), "CLIP image guidance")
     tower = ImageTower(clip_vision, open_clip)
     if tower.dim is not None and tower.dim != target["dim"]:
         raise BlendspaceInputError(f"the target was made by a {target['dim']}-d CLIP model but this CLIP model gives "
                                    f"{tower.dim}-d embeddings: use the same model for both.")
     return _Guidance(vae, tower, target, clip_guidance_scale, gradient == GRADIENTS[0],
                      num_cutouts if use_cutouts else 0, comfy_compat.percent_sigmas(model, start_percent, end_percent),
-                     every_n_steps, seed, copies)
+                     every_n_steps, seed, copies, "flow" if kind == "flow" else "k-diffusion")
 
 
 class ClipImageGuidance:
@@ -235,7 +243,8 @@ class ClipImageGuidance:
     DESCRIPTION = (
         "Seed 000's CLIP guidance as a MODEL patch for any sampler node: every guided step decodes the source's blend "
         "of predicted and current latent, embeds it with CLIP and moves the prediction down the gradient of the "
-        "spherical distance to the target (denoised - sigma²·∇L, the k-diffusion form of the source's correction), "
+        "spherical distance to the target (denoised - sigma²·∇L, the k-diffusion form of the source's correction; "
+        "denoised - sigma²/(1-sigma)·∇L on flow models such as Flux and SD3), "
         "so every ComfyUI sampler and scheduler works. The grad-capable model copies live as long as the patched "
         "model; CLIP Image Guidance Sampler frees them after each run.")
     RETURN_TYPES = ("MODEL",)
@@ -271,7 +280,8 @@ class ClipImageGuidanceSampler:
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
         "A KSampler with seed 000's CLIP image guidance toward a target embedding (see CLIP Image Guidance). Works "
-        "with every sampler and scheduler, eps and v-prediction models, img2img (denoise < 1) and batches; "
+        "with every sampler and scheduler, eps and v-prediction models (SD1.x, SD2.x, SDXL) and flow models (Flux, "
+        "SD3: denoised - σ²/(1-σ)·∇L), img2img (denoise < 1) and batches; "
         "progress bar with previews and Cancel as KSampler. clip_guidance_scale 0 is exactly KSampler.")
     RETURN_TYPES = ("LATENT",)
     RETURN_NAMES = ("latent",)
@@ -348,13 +358,14 @@ class _Run:
 
     def _mixed_start(self, latent_content: dict, latent_style: dict, denoise: float, t: float):
         """Seed 000's start latent: content and style latents each noised at the first kept step with their own
-        noise (seed and seed + 1), then slerped as one tensor; the sampler then adds no more noise."""
+        noise (seed and seed + 1) by the model's own noise scaling (eps/v: z + σ·n, flow: (1 - σ)·z + σ·n), then
+        slerped as one tensor; handed to the sampler as the (latent, noise) pair its noise scaling turns into
+        exactly that start."""
         content = samples_of(latent_content, "latent_image")
         style = samples_of(latent_style, "latent_style")
         content, style = match_pair(content, style, names=("latent_image", "latent_style"))
         model = self.model
-        if not hasattr(comfy_compat.model_sampling(model), "sigmas"):
-            raise BlendspaceInputError("mixing noised latents needs an eps or v-prediction model (SD1.x, SD2.x, SDXL).")
+        comfy_compat.require_prediction(model, ("eps", "v", "flow"), "Mixing noised start latents")
         if self.source_strength:
             sigmas = comfy_compat.schedule_sigmas(model, self.scheduler, self.steps, 1.0)
             first = diffusers_start_step(self.steps, denoise)
@@ -368,10 +379,62 @@ class _Run:
         inner = model.model
         c_in = inner.process_latent_in(content.float())
         s_in = inner.process_latent_in(style.float())
-        start = slerp(c_in + sigma0 * n_c.to(c_in), s_in + sigma0 * n_s.to(s_in), t, per="tensor")
+        start = slerp(comfy_compat.noise_latent(model, sigma0, n_c.to(c_in), c_in),
+                      comfy_compat.noise_latent(model, sigma0, n_s.to(s_in), s_in), t, per="tensor")
+        latent, noise = comfy_compat.sampler_start(model, sigma0, start)
         out = dict(latent_content)
-        out["samples"] = inner.process_latent_out(start).to(content.dtype)
-        return out, torch.zeros_like(content, device="cpu")
+        out["samples"] = inner.process_latent_out(latent).to(content.dtype)
+        return out, noise.to(device="cpu", dtype=content.dtype)
+
+
+VISION_MODES = ("whole tensor (source)", "per token")
+
+
+class SlerpClipVisionOutput:
+    NODE_ID = "BlendspaceSlerpClipVisionOutput"
+    DISPLAY_NAME = "Slerp CLIP Vision Output"
+    CATEGORY = "Blendspace/conditioning"
+    DESCRIPTION = (
+        "Mixes two images for image-prompt nodes: seed 000's slerp of two CLIP image embeddings, applied to every "
+        "tensor of two CLIP Vision Encode outputs (image_embeds, last_hidden_state, penultimate_hidden_states and "
+        "the others). The result is a CLIP_VISION_OUTPUT that core Apply Style Model (Flux Redux), unCLIP "
+        "Conditioning and IP-Adapter nodes accept. weight 0 gives image A exactly, 1 gives image B.")
+    SEARCH_ALIASES = ["mix images", "redux mix", "image prompt mix", "blend two images", "slerp clip vision",
+                      "unclip mix", "ipadapter mix"]
+    RETURN_TYPES = ("CLIP_VISION_OUTPUT",)
+    RETURN_NAMES = ("clip_vision_output",)
+    OUTPUT_TOOLTIPS = ("The mixed CLIP vision output, for Apply Style Model, unCLIP Conditioning or IP-Adapter.",)
+    FUNCTION = "mix"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "clip_vision_output_a": ("CLIP_VISION_OUTPUT", {"tooltip": "Image A (weight 0), from CLIP Vision "
+                                                                           "Encode."}),
+                "clip_vision_output_b": ("CLIP_VISION_OUTPUT", {"tooltip": "Image B (weight 1), encoded with the same "
+                                                                           "CLIP vision model."}),
+                "weight": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
+                                     "tooltip": "0 = image A exactly, 1 = image B exactly, between: the slerp."}),
+                "mode": (list(VISION_MODES), {"default": VISION_MODES[0],
+                                              "tooltip": "whole tensor (source): each tensor of one image is one "
+                                                         "vector, as seed 000 slerps embeddings. per token: each "
+                                                         "token (patch) vector is slerped on its own."}),
+                "method": (["slerp", "lerp"], {"default": "slerp", "tooltip": "slerp (source) or plain lerp."}),
+            }
+        }
+
+    def mix(self, clip_vision_output_a, clip_vision_output_b, weight, mode=VISION_MODES[0], method="slerp"):
+        if mode not in VISION_MODES:
+            raise BlendspaceInputError(f"mode must be one of {VISION_MODES}, got {mode!r}.")
+        if method not in ("slerp", "lerp"):
+            raise BlendspaceInputError(f"method must be slerp or lerp, got {method!r}.")
+        mixed = slerp_fields(tensor_fields(clip_vision_output_a), tensor_fields(clip_vision_output_b), float(weight),
+                             "sample" if mode == VISION_MODES[0] else "token", method)
+        out = copy.copy(clip_vision_output_a)  # same class (core Output), non-tensor fields of A carried
+        for name, value in mixed.items():
+            out[name] = value
+        return (out,)
 
 
 DEFAULT_VALUES = {"noise_strength": "0.5, 0.6, 0.7", "slerp_latent_style_strength": "0.2, 0.8",
@@ -504,4 +567,4 @@ def _grid_images(run: _Run, cells: list[dict], content_positive, style_positive,
     return torch.cat(images)
 
 
-NODES = [SlerpClipImageEmbeds, ClipImageGuidance, ClipImageGuidanceSampler, MixGridSearch]
+NODES = [SlerpClipImageEmbeds, SlerpClipVisionOutput, ClipImageGuidance, ClipImageGuidanceSampler, MixGridSearch]

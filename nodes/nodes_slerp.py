@@ -6,7 +6,7 @@ Math: ``blendspace/slerp.py``; plumbing (batches, sizes, token lengths, carried 
 
 from __future__ import annotations
 
-from ..blendspace.conditioning import combine_conditionings
+from ..blendspace.conditioning import LENGTH_MODES, combine_conditionings
 from ..blendspace.errors import BlendspaceInputError
 from ..blendspace.latents import SIZE_MODES, slerp_latents
 from ..blendspace.slerp import interpolation_weights, lerp, slerp
@@ -94,8 +94,10 @@ class SlerpConditioning:
         "Spherical interpolation (slerp) of two prompt conditionings, as seed 000 mixes its content and style "
         "prompts: the token embeddings (and the pooled output, when both have one) are slerped. Like core "
         "Conditioning (Average), every entry of conditioning_a is mixed with the first entry of "
-        "conditioning_b and keeps its other settings. Prompts of different lengths (77 vs 154 tokens) are "
-        "tiled to a common multiple of 77, which leaves cross-attention unchanged.")
+        "conditioning_b and keeps its other settings (Flux guidance, SDXL sizes). Prompts of different lengths: "
+        "SD CLIP chunks (77 vs 154 tokens) are tiled to a common multiple of 77, which leaves cross-attention "
+        "unchanged; T5 / joint-attention prompts (Flux, SD3) are padded with the shorter one's pad token, as its "
+        "tokenizer would.")
     RETURN_TYPES = ("CONDITIONING",)
     RETURN_NAMES = ("conditioning",)
     OUTPUT_TOOLTIPS = ("The mixed conditioning, one entry per entry of conditioning_a.",)
@@ -117,10 +119,19 @@ class SlerpConditioning:
                                                        "(keeps each token's norm path; differs where tokens point in "
                                                        "very different directions)."}),
                 "method": METHOD_INPUT,
-            }
+            },
+            "optional": {
+                "length_mismatch": (list(LENGTH_MODES), {
+                    "default": LENGTH_MODES[0],
+                    "tooltip": "Prompts of different token lengths. tile: repeat each to a common multiple of 77 (SD1.x, "
+                               "SD2.x, SDXL: cross-attention unchanged). pad: extend the shorter with copies of its last "
+                               "(pad) token, as its T5 tokenizer would (Flux, SD3: joint attention). auto: tile CLIP "
+                               "chunks of 77, pad T5-wide or other lengths."}),
+            },
         }
 
-    def mix(self, conditioning_a, conditioning_b, t, mode="whole tensor (source)", method="slerp"):
+    def mix(self, conditioning_a, conditioning_b, t, mode="whole tensor (source)", method="slerp",
+            length_mismatch=LENGTH_MODES[0]):
         if mode not in COND_MODES:
             raise BlendspaceInputError(f"mode must be one of {COND_MODES}, got {mode!r}.")
         fn = _mixer(method)
@@ -128,7 +139,8 @@ class SlerpConditioning:
         per = "sample" if mode == COND_MODES[0] else "token"
         return (combine_conditionings(conditioning_a, conditioning_b,
                                       mix_tokens=lambda a, b: fn(a, b, t, per),
-                                      mix_pooled=lambda a, b: fn(a, b, t, "sample")),)
+                                      mix_pooled=lambda a, b: fn(a, b, t, "sample"),
+                                      length_mode=length_mismatch, t=t),)
 
 
 NODES = [SlerpLatents, SlerpConditioning]

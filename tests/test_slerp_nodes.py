@@ -173,8 +173,11 @@ def test_slerp_conditioning_token_lengths_tile_to_multiples_of_77(comfy):
     assert out.shape == (1, 154, 32)
     assert torch.allclose(out, slerp(a[0][0].repeat(1, 2, 1), b[0][0], 0.5, per="tensor"))
     assert node.mix(_cond(0, tokens=154), _cond(1, tokens=231), 0.5)[0][0][0].shape[1] == 462
-    with pytest.raises(ValueError, match="multiples of 77"):
-        node.mix(_cond(0, tokens=77), _cond(1, tokens=78), 0.5)
+    with pytest.raises(ValueError, match="tiling them would need 6006 tokens.*pad"):
+        node.mix(_cond(0, tokens=77), _cond(1, tokens=78), 0.5, length_mismatch="tile (SD cross-attention)")
+    assert node.mix(_cond(0, tokens=77), _cond(1, tokens=78), 0.5)[0][0][0].shape[1] == 78, "auto pads odd lengths"
+    ends = node.mix(a, b, 0.0)[0][0][0], node.mix(a, b, 1.0)[0][0][0]
+    assert torch.equal(ends[0], a[0][0]) and torch.equal(ends[1], b[0][0]), "the ends are the inputs, unmatched"
 
 
 def test_tiled_conditioning_means_the_same_prompt(comfy, tiny_models):
@@ -183,7 +186,8 @@ def test_tiled_conditioning_means_the_same_prompt(comfy, tiny_models):
     pos = comfy.tiny.encode_prompt(clip, "a red house")
     long_b = [[torch.cat([comfy.tiny.encode_prompt(clip, "blue sky")[0][0]] * 2, dim=1), {}]]
     neg = comfy.tiny.encode_prompt(clip, "")
-    tiled = comfy.node("SlerpConditioning").mix(pos, long_b, 0.0)[0]
+    from blendspace.conditioning import match_token_lengths
+    tiled = [[match_token_lengths(pos[0][0], long_b[0][0])[0], pos[0][1]]]
     assert tiled[0][0].shape[1] == 154
     ks = comfy.node("KSampler")
     latent = {"samples": torch.zeros(1, 4, 8, 8)}
@@ -258,3 +262,42 @@ def test_out_of_range_t_fails_validation(comfy):
     from comfy_harness import GraphError
     with pytest.raises(GraphError, match="value_bigger_than_max|t"):
         comfy.run_graph(_graph_prompt(1.5))
+
+
+# ------------------------------------------------------------------------------ T5 / joint attention (Flux, SD3)
+
+def test_slerp_conditioning_pads_t5_lengths_instead_of_tiling(comfy):
+    """Flux-style 256 vs 300 tokens: padded with the shorter one's last (pad) token, never tiled; guidance and
+    the other keys of a are kept, the pooled outputs slerped, the ends returned unchanged."""
+    node = comfy.node("SlerpConditioning")
+    a, b = comfy.tiny.flux_conditioning(1, tokens=256), comfy.tiny.flux_conditioning(2, tokens=300, guidance=2.0)
+    out = node.mix(a, b, 0.5, "per token")[0]
+    tokens, extra = out[0]
+    assert tokens.shape == (1, 300, 32) and extra["guidance"] == 3.5
+    padded_a = torch.cat([a[0][0], a[0][0][:, -1:].expand(-1, 44, -1)], dim=1)
+    assert torch.allclose(tokens, slerp(padded_a, b[0][0], 0.5, per="token"))
+    assert torch.allclose(extra["pooled_output"], slerp(a[0][1]["pooled_output"], b[0][1]["pooled_output"], 0.5))
+    assert torch.equal(node.mix(a, b, 0.0)[0][0][0], a[0][0]) and torch.equal(node.mix(a, b, 1.0)[0][0][0], b[0][0])
+    t5_wide = [[torch.randn(1, 154, 4096), {}]], [[torch.randn(1, 231, 4096), {}]]
+    assert node.mix(*t5_wide, 0.5)[0][0][0].shape[1] == 231, "auto pads T5-wide (Flux/SD3) even in chunks of 77"
+    forced = node.mix(_cond(0, tokens=77), _cond(1, tokens=154), 0.5, length_mismatch="pad (T5 / joint attention)")
+    assert forced[0][0][0].shape[1] == 154
+
+
+def test_slerp_conditioning_keeps_sdxl_pooled_and_size_keys(comfy):
+    a, b = comfy.tiny.sdxl_conditioning(1), comfy.tiny.sdxl_conditioning(2, tokens=154)
+    out = comfy.node("SlerpConditioning").mix(a, b, 0.3)[0][0]
+    assert out[0].shape == (1, 154, 32) and out[1]["pooled_output"].shape == (1, 1280)
+    assert all(out[1][k] == 128 for k in ("width", "height", "target_width", "target_height"))
+
+
+def test_tiling_would_change_a_joint_attention_model(comfy):
+    """Why Flux/SD3 prompts are padded, not tiled: the same prompt tiled twice changes a tiny Flux's output."""
+    comfy.tiny.current_comfyui_only("Flux")
+    model = comfy.tiny.tiny_flux(0)
+    a = comfy.tiny.flux_conditioning(1)
+    tiled = [[a[0][0].repeat(1, 2, 1), a[0][1]]]
+    ks, latent = comfy.node("KSampler"), {"samples": torch.zeros(1, 16, 8, 8)}
+    ref = ks.sample(model, 7, 2, 1.0, "euler", "simple", a, a, latent, 1.0)[0]["samples"]
+    out = ks.sample(model, 7, 2, 1.0, "euler", "simple", tiled, a, latent, 1.0)[0]["samples"]
+    assert not torch.allclose(ref, out, atol=1e-3)

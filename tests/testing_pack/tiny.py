@@ -73,6 +73,66 @@ def tiny_sdxl_unet(seed: int = 0):
     return _random_patcher("SDXL", SDXL_UNET, seed)
 
 
+FLUX_CONFIG = {"image_model": "flux", "guidance_embed": True, "in_channels": 16, "out_channels": 16, "vec_in_dim": 768,
+               "context_in_dim": CONTEXT_DIM, "hidden_size": 64, "mlp_ratio": 2.0, "num_heads": 2, "depth": 1,
+               "depth_single_blocks": 1, "axes_dim": [8, 12, 12], "theta": 10000, "patch_size": 2, "qkv_bias": True}
+"""Flux-shaped (double + single stream block, 16-channel latents, 768-d pooled vector, distilled guidance)."""
+
+SD3_CONFIG = {"in_channels": 16, "out_channels": 16, "patch_size": 2, "depth": 2, "adm_in_channels": 64,
+              "context_embedder_config": {"target": "torch.nn.Linear",
+                                          "params": {"in_features": CONTEXT_DIM, "out_features": 128}},
+              "pos_embed_max_size": 16, "num_patches": 256, "pos_embed_scaling_factor": None}
+"""SD3-shaped MMDiT (two joint blocks of width 64·depth, 16-channel latents, 64-d pooled vector)."""
+
+
+def current_comfyui_only(family: str = "Flux") -> None:
+    """Skip the calling test on a ComfyUI without ``family`` (the 2024 copy has no Flux/SD3)."""
+    import comfy.supported_models
+    import pytest
+    if not hasattr(comfy.supported_models, family):
+        pytest.skip(f"{family} needs a current ComfyUI: the 2024 ComfyUI has no Flux/SD3")
+
+
+def tiny_flux(seed: int = 0):
+    """A tiny Flux (flow / CONST sampling, ``supported_models.Flux``) in a ModelPatcher; current ComfyUI only."""
+    return _random_patcher("Flux", FLUX_CONFIG, seed)
+
+
+def tiny_sd3(seed: int = 0):
+    """A tiny SD3 MMDiT (flow / CONST sampling, shift 3, ``supported_models.SD3``) in a ModelPatcher."""
+    patcher = _random_patcher("SD3", SD3_CONFIG, seed)
+    pos_embed = patcher.model.diffusion_model.pos_embed  # a buffer made with torch.empty: fill it too
+    with torch.no_grad():
+        pos_embed.copy_(0.02 * torch.randn(pos_embed.shape, generator=torch.Generator().manual_seed(seed)))
+    return patcher
+
+
+def flux_conditioning(seed: int, tokens: int = 256, guidance: float = 3.5):
+    """A random Flux-style CONDITIONING: T5-like tokens (CONTEXT_DIM wide), a 768-d pooled output, guidance."""
+    g = torch.Generator().manual_seed(seed)
+    return [[torch.randn(1, tokens, CONTEXT_DIM, generator=g),
+             {"pooled_output": torch.randn(1, 768, generator=g), "guidance": guidance}]]
+
+
+def sd3_conditioning(seed: int, tokens: int = 154):
+    """A random SD3-style CONDITIONING: CLIP + T5 tokens (CONTEXT_DIM wide) and a 64-d pooled output."""
+    g = torch.Generator().manual_seed(seed)
+    return [[torch.randn(1, tokens, CONTEXT_DIM, generator=g), {"pooled_output": torch.randn(1, 64, generator=g)}]]
+
+
+@torch.no_grad()
+def tiny_vae16(seed: int = 2):
+    """A 16-channel AutoencoderKL (8x downscale) as a ``comfy.sd.VAE``, for Flux / SD3 latents."""
+    import comfy.ldm.models.autoencoder
+    import comfy.sd
+    dd = dict(VAE_DDCONFIG, z_channels=16)
+    ae = comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=dd, embed_dim=16)
+    randomize(ae, seed)
+    vae = comfy.sd.VAE(sd=ae.state_dict(), config={"params": {"ddconfig": dd, "embed_dim": 16}})
+    vae.latent_channels = 16
+    return vae
+
+
 def sdxl_conditioning(seed: int, tokens: int = 77):
     """A random SDXL-style CONDITIONING (tokens of CONTEXT_DIM, 1280-d pooled output, sizes)."""
     g = torch.Generator().manual_seed(seed)
