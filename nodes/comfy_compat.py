@@ -188,3 +188,39 @@ def schedule_sigmas(model, scheduler: str, steps: int, denoise: float = 1.0):
     if denoise <= 0.0:
         return torch.FloatTensor([])
     return full(int(steps / denoise))[-(steps + 1):]
+
+
+# ------------------------------------------------------------------------------------ facts about a MODEL
+
+def model_family(model) -> str:
+    """A readable name of the model's family (its ComfyUI config class, e.g. 'SD15', 'SDXL', 'Flux')."""
+    config = getattr(getattr(model, "model", None), "model_config", None)
+    return f"the connected {type(config).__name__} model" if config is not None else "the connected model"
+
+
+def latent_channels(model) -> int | None:
+    """Channels of the latents ``model`` samples (its latent format), or None when it cannot be told.
+
+    Current ComfyUI declares ``latent_channels``; the 2024 one does not, but its formats list one RGB preview
+    factor row per channel."""
+    base = getattr(model, "model", None)
+    fmt = getattr(base, "latent_format", None)
+    if hasattr(model, "get_model_object"):
+        try:
+            fmt = model.get_model_object("latent_format")
+        except (AttributeError, KeyError):
+            pass
+    if fmt is None:
+        return None
+    channels = getattr(fmt, "latent_channels", None)
+    if channels is None and getattr(fmt, "latent_rgb_factors", None) is not None:
+        channels = len(fmt.latent_rgb_factors)
+    return int(channels) if channels else None
+
+
+def context_width(model) -> int | None:
+    """Token width of the prompt conditioning ``model`` cross-attends to (its config's context dim), or None."""
+    config = getattr(getattr(model, "model", None), "model_config", None)
+    unet_config = getattr(config, "unet_config", None) or {}
+    width = unet_config.get("context_dim") or unet_config.get("context_in_dim")
+    return int(width) if isinstance(width, int) else None
