@@ -139,9 +139,12 @@ def ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative
             start_step=None, last_step=None, force_full_denoise=False, callback=None, noise=None):
     """Core ``common_ksampler`` (KSampler / KSampler Advanced with noise) with our own callback; returns samples.
 
-    ``callback(step, x0, x, total_steps)`` as ComfyUI's; ``noise`` replaces the seed's noise."""
+    ``callback(step, x0, x, total_steps)`` as ComfyUI's; ``noise`` replaces the seed's noise. ``denoise`` 0
+    returns the latent unchanged on both ComfyUIs (the 2024 one divides by it)."""
     import comfy.sample
     samples, seed_noise = prepare_noise(model, latent, seed)
+    if denoise is not None and denoise <= 0.0:  # nothing to sample: the latent itself, as current ComfyUI returns
+        return samples.clone()
     return comfy.sample.sample(model, seed_noise if noise is None else noise, steps, cfg, sampler_name, scheduler,
                                positive, negative, samples, denoise=denoise, start_step=start_step, last_step=last_step,
                                force_full_denoise=force_full_denoise, noise_mask=latent.get("noise_mask"),

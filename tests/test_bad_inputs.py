@@ -213,7 +213,7 @@ def _sampled(k, out) -> list:
     results = []
     for item in out if isinstance(out, (tuple, list)) else []:
         if hasattr(item, "model_options"):
-            results.append(k["comfy"].node("KSampler").sample(item, 1, 2, 5.0, "euler", "normal", k["pos"], k["neg"],
+            results.append(k["comfy"].node("KSampler").sample(item, 1, 1, 5.0, "euler", "normal", k["pos"], k["neg"],
                                                               k["latent"], 1.0))
     return results
 
@@ -230,37 +230,31 @@ def test_good_call_never_changes_its_inputs_and_is_finite(kit, node_id):
     _finite(_sampled(kit, out), f"{node_id} sampled")
 
 
-EXTREMES = {"SlerpLatents": {"frames": [4096]}, "BlendspaceLatentWalk": {"frames": [16]},
-            "BlendspaceCycleDiffusionInvert": {"eta": [0.001, 1.0], "cfg": [0.0, 30.0]}}
-SLOW_FLOATS = {"BlendspaceMixGridSearch", "BlendspaceCocaCaption", "BlendspaceCycleDiffusionInvert"}
+EXTRA_LIMITS = {"SlerpLatents": [{"frames": 4096}], "BlendspaceGuidanceScale": [{"guidance_scale": 0.0}],
+                "BlendspaceLatentWalk": [{"frames": 3}], "BlendspaceStrengthSweep": [{"strength_list": "0.001, 1"}]}
+"""Limits tried besides 'every float widget at its min' and 'every float widget at its max'."""
+
+
+def _limits(cls, good: dict, node_id: str) -> list[dict]:
+    """Every float widget at its min in one call, at its max in another, then the extra limits of the node."""
+    types = _types(cls)
+    floats = {n: o for n, (kind, o) in types.items() if kind == "FLOAT" and n in good}
+    trials = [{n: o[end] for n, o in floats.items() if end in o} for end in ("min", "max")]
+    return [t for t in trials if t] + EXTRA_LIMITS.get(node_id, [])
 
 
 @pytest.mark.parametrize("node_id", _cases())
 def test_widgets_at_their_limits_give_finite_outputs(kit, node_id):
     cls = _classes(kit["comfy"])[node_id]
     good = GOOD[node_id](kit)
-    types = _types(cls)
-    trials = dict(EXTREMES.get(node_id, {}))
-    if node_id not in SLOW_FLOATS:
-        for name, (kind, opts) in types.items():
-            if kind == "FLOAT" and name in good and name not in trials:
-                trials[name] = [v for v in (opts.get("min"), opts.get("max")) if v is not None]
-    for name, values in trials.items():
-        for v in values:
-            args = {**good, name: v}
-            if name == "start_percent":
-                args["end_percent"] = max(v, args.get("end_percent", 1.0))
-            if name == "end_percent":
-                args["start_percent"] = min(v, args.get("start_percent", 0.0))
-            if node_id == "BlendspaceStrengthSweep" and name in ("start", "stop", "step"):
-                args.update(start=min(args["start"], args["stop"] - 0.001), stop=max(args["stop"], args["start"]))
-            try:
-                out = _call(kit, node_id, args)
-            except ValueError as err:  # a refused combination is fine; it must not crash or give NaN
-                assert type(err).__name__ == "BlendspaceInputError", f"{node_id} {name}={v}: {err!r}"
-                continue
-            _finite(out if not isinstance(out, dict) else out.get("result", ()), f"{node_id} {name}={v}")
-            _finite(_sampled(kit, out), f"{node_id} {name}={v} sampled")
+    for limits in _limits(cls, good, node_id):
+        try:
+            out = _call(kit, node_id, {**good, **limits})
+        except ValueError as err:  # a refused combination is fine; it must not crash or give NaN
+            assert type(err).__name__ == "BlendspaceInputError", f"{node_id} {limits}: {err!r}"
+            continue
+        _finite(out if not isinstance(out, dict) else out.get("result", ()), f"{node_id} {limits}")
+        _finite(_sampled(kit, out), f"{node_id} {limits} sampled")
 
 
 # ------------------------------------------------------------------------------------------ pure checks
