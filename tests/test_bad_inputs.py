@@ -230,8 +230,7 @@ def test_good_call_never_changes_its_inputs_and_is_finite(kit, node_id):
     _finite(_sampled(kit, out), f"{node_id} sampled")
 
 
-EXTRA_LIMITS = {"SlerpLatents": [{"frames": 4096}], "BlendspaceGuidanceScale": [{"guidance_scale": 0.0}],
-                "BlendspaceLatentWalk": [{"frames": 3}], "BlendspaceStrengthSweep": [{"strength_list": "0.001, 1"}]}
+EXTRA_LIMITS = {"SlerpLatents": [{"frames": 4096}], "BlendspaceGuidanceScale": [{"guidance_scale": 0.0}]}
 """Limits tried besides 'every float widget at its min' and 'every float widget at its max'."""
 
 
@@ -255,6 +254,19 @@ def test_widgets_at_their_limits_give_finite_outputs(kit, node_id):
             continue
         _finite(out if not isinstance(out, dict) else out.get("result", ()), f"{node_id} {limits}")
         _finite(_sampled(kit, out), f"{node_id} {limits} sampled")
+
+
+def test_rgba_and_gray_images_are_taken_as_rgb(kit):
+    node = kit["comfy"].node("BlendspaceSlerpClipImageEmbeds")
+    rgb, gray = kit["image"], kit["image"][..., :1]
+    rgba = torch.cat([rgb, torch.rand_like(gray)], dim=-1)
+    kept = rgba.clone()
+
+    def target(content):
+        return node.mix(0.5, clip_vision=kit["cv"], content_image=content, style_image=kit["image_b"])[0]["embeds"]
+    assert torch.equal(target(rgba), target(rgb)), "RGBA: the alpha channel is dropped"
+    assert torch.equal(target(gray), target(gray.repeat(1, 1, 1, 3))), "gray: repeated to RGB"
+    assert torch.equal(rgba, kept)
 
 
 # ------------------------------------------------------------------------------------------ pure checks
