@@ -286,3 +286,11 @@ def test_pure_checks_name_the_input_and_convert_images():
 def test_grid_best_of_nan_scores_is_defined():
     assert best_index(torch.tensor([float("nan"), 0.2, 0.5])) == 2
     assert best_index(torch.tensor([float("nan"), float("nan")])) == 0, "all NaN: the first cell, not an IndexError"
+
+
+def test_model_facts_on_this_comfyui(comfy, tiny_models):
+    compat = comfy.pack.nodes.comfy_compat
+    sdxl = comfy.tiny.tiny_sdxl_unet(0)
+    assert compat.latent_channels(tiny_models[0]) == 4 and compat.latent_channels(sdxl) == 4
+    assert compat.context_width(tiny_models[0]) == comfy.tiny.CONTEXT_DIM == compat.context_width(sdxl)
+    assert "SD15" in compat.model_family(tiny_models[0]) and "SDXL" in compat.model_family(sdxl)
