@@ -10,7 +10,8 @@ same seed and scored by the cosine similarity of its CLIP image embedding to the
 * ``mean``: ``(c + s) / 2``;
 * ``content`` / ``style``: ``c`` or ``s`` alone.
 
-Ties go to the first cell in grid order (noise outermost, CLIP image innermost). Pure torch.
+Ties go to the first cell in grid order (noise outermost, CLIP image innermost); a NaN score ranks last.
+Pure torch.
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ def objective(content: torch.Tensor, style: torch.Tensor, which: str) -> torch.T
 
 
 def best_index(scores: torch.Tensor) -> int:
-    """The first index of the highest score."""
-    return int(torch.nonzero(scores == scores.max())[0])
+    """The first index of the highest score; NaN scores rank last, and when every score is NaN the first cell."""
+    ranked = torch.nan_to_num(scores.float(), nan=-math.inf)
+    return int(torch.nonzero(ranked == ranked.max())[0])
 
 
 def cell_label(cell: dict[str, float]) -> str:

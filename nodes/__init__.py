@@ -3,7 +3,8 @@
 One ``nodes_<technique>.py`` per technique, each exporting a ``NODES`` list; the display name of a node
 is its ``DISPLAY_NAME``. Node modules never import each other: what several need lives in ``shared.py``
 (CLIP image tower, open_clip type, common input declarations) or ``comfy_compat.py`` (the ComfyUI
-internals they touch, working on the 2024 and the current ComfyUI).
+internals they touch, working on the 2024 and the current ComfyUI). Every node's FUNCTION first checks its
+inputs by their declared socket types (``shared.checked``), before any work.
 """
 
 from . import (
@@ -16,6 +17,7 @@ from . import (
     nodes_open_clip,
     nodes_slerp,
 )
+from .shared import checked
 
 NODE_MODULES = (nodes_slerp, nodes_open_clip, nodes_image_mixing, nodes_flex, nodes_dual_style, nodes_cycle_diffusion,
                 nodes_experiments, nodes_clip_scores)
@@ -27,5 +29,5 @@ for _module in NODE_MODULES:
         _id = _cls.NODE_ID
         if _id in NODE_CLASS_MAPPINGS:
             raise RuntimeError(f"Blendspace: node id {_id} is defined twice")
-        NODE_CLASS_MAPPINGS[_id] = _cls
+        NODE_CLASS_MAPPINGS[_id] = checked(_cls)
         NODE_DISPLAY_NAME_MAPPINGS[_id] = _cls.DISPLAY_NAME

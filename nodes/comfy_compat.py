@@ -140,9 +140,12 @@ def ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative
             start_step=None, last_step=None, force_full_denoise=False, callback=None, noise=None):
     """Core ``common_ksampler`` (KSampler / KSampler Advanced with noise) with our own callback; returns samples.
 
-    ``callback(step, x0, x, total_steps)`` as ComfyUI's; ``noise`` replaces the seed's noise."""
+    ``callback(step, x0, x, total_steps)`` as ComfyUI's; ``noise`` replaces the seed's noise. ``denoise`` 0
+    returns the latent unchanged on both ComfyUIs (the 2024 one divides by it)."""
     import comfy.sample
     samples, seed_noise = prepare_noise(model, latent, seed)
+    if denoise is not None and denoise <= 0.0:  # nothing to sample: the latent itself, as current ComfyUI returns
+        return samples.clone()
     return comfy.sample.sample(model, seed_noise if noise is None else noise, steps, cfg, sampler_name, scheduler,
                                positive, negative, samples, denoise=denoise, start_step=start_step, last_step=last_step,
                                force_full_denoise=force_full_denoise, noise_mask=latent.get("noise_mask"),
@@ -250,3 +253,38 @@ def sampler_start(model, sigma: float, start):
     if prediction_kind(model) == "flow":
         return torch.zeros_like(start), start / float(sigma)
     return start, torch.zeros_like(start)
+
+# ------------------------------------------------------------------------------------ facts about a MODEL
+
+def model_family(model) -> str:
+    """'the connected <family> model' (e.g. SD1.x, SDXL, Flux; see :func:`family_name`), for error messages."""
+    config = getattr(getattr(model, "model", None), "model_config", None)
+    return f"the connected {family_name(model)} model" if config is not None else "the connected model"
+
+
+def latent_channels(model) -> int | None:
+    """Channels of the latents ``model`` samples (its latent format), or None when it cannot be told.
+
+    Current ComfyUI declares ``latent_channels``; the 2024 one does not, but its formats list one RGB preview
+    factor row per channel."""
+    base = getattr(model, "model", None)
+    fmt = getattr(base, "latent_format", None)
+    if hasattr(model, "get_model_object"):
+        try:
+            fmt = model.get_model_object("latent_format")
+        except (AttributeError, KeyError):
+            pass
+    if fmt is None:
+        return None
+    channels = getattr(fmt, "latent_channels", None)
+    if channels is None and getattr(fmt, "latent_rgb_factors", None) is not None:
+        channels = len(fmt.latent_rgb_factors)
+    return int(channels) if channels else None
+
+
+def context_width(model) -> int | None:
+    """Token width of the prompt conditioning ``model`` cross-attends to (its config's context dim), or None."""
+    config = getattr(getattr(model, "model", None), "model_config", None)
+    unet_config = getattr(config, "unet_config", None) or {}
+    width = unet_config.get("context_dim") or unet_config.get("context_in_dim")
+    return int(width) if isinstance(width, int) else None
