@@ -16,6 +16,7 @@ from .workflow import UIGraph
 SD14 = "sd-v1-4.ckpt"
 SD15 = "v1-5-pruned-emaonly.safetensors"
 SD21_768 = "v2-1_768-ema-pruned.safetensors"
+SD2_BASE = "512-base-ema.safetensors"
 VIT_L = "clip-vit-large-patch14.safetensors"
 MINECRAFT = ("A Minecraft-inspired rendering of a black bear walking on grass, featuring distinct pixelated 16x16 "
              "textures, blocky 3D cube structures, limited color palette with no gradients, sharp right angles and "
@@ -107,18 +108,52 @@ def dual_style_baselines(g: UIGraph) -> str:
             "source = style A image, destination = style B image). Seed 42.")
 
 
+PAIRS = (("Minecraft", MINECRAFT, "Van Gogh", VAN_GOGH),
+         ("Mosaic", "A highly detailed mosaic of a black bear walking on grass, made of small, colorful tiles with "
+                    "visible grout lines, creating a textured and handcrafted appearance",
+          "Andy Warhol pop", "A vibrant Andy Warhol-style pop art image of a black bear walking on grass, featuring "
+                            "bold, contrasting colors, high saturation, thick outlines, and a repeated or "
+                            "silkscreen-like print effect."))
+
+
+def dual_style_mask_shapes(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD14)
+    neg = _text(g, ck, "", "Negative (empty, as the source)", 1000)
+    photo = _photo_latent(g, ck, "bear.png")
+    cyc = _cycle(g, ck, "A picture of a black bear walking on grass", photo)
+    shapes = (("sigmoid", "exp: sigmoid 30"), ("linear", "linear ramp"))
+    for p, (name_a, text_a, name_b, text_b) in enumerate(PAIRS):
+        a = _text(g, ck, text_a, f"Style A (left): {name_a}", 400 * p)
+        b = _text(g, ck, text_b, f"Style B (right): {name_b}", 400 * p + 200)
+        for k, (shape, label) in enumerate(shapes):
+            patched = g.add("CrossAttnInterpolate", {"shape": shape, "sharpness": 30.0, "transition_width": 1.0,
+                                                     "strength": 1.0}, title=f"{label}, {name_a} / {name_b}",
+                            pos=(900, 600 * p + 300 * k), inputs={"model": (ck, 0), "conditioning_b": (b, 0)})
+            s = g.add("BlendspaceCycleDiffusionSampler", {"cfg": 15.0}, pos=(1150, 600 * p + 300 * k),
+                      inputs={"model": (patched, 0), "positive": (a, 0), "negative": (neg, 0), "cycle": (cyc, 0)})
+            _decode_save(g, ck, (s, 0), f"Blendspace/xattn_{shape}_{name_a.lower()}", y=600 * p + 300 * k)
+    return ("Seed 002, experiment D5 (cross-attention with the 'exp' and the 'linear' mask): the bear (image 4) with "
+            "both style pairs the source evaluates, Minecraft left / Van Gogh right and Mosaic left / Andy Warhol pop "
+            "right; each once with the sigmoid-30 mask ('exp') and once with a linear ramp over the whole width. "
+            "CycleDiffusion 99 DDIM steps, skip 10, eta 0.1, encoder 'A picture of a black bear walking on grass' at "
+            "CFG 1, decoder CFG 15, seed 42, 512x512 centre crop. The source repeats this on images 1, 2, 3, 4, 5, 7 "
+            "and 8: load each and change the subject in the prompts.")
+
+
 LAION_B32 = "CLIP-ViT-B-32-laion2B-s34B-b79K/open_clip_model.safetensors"
 COCA_L14 = "CoCa-ViT-L-14-laion2B-s13B-b90k/open_clip_model.safetensors"
 
 
-def _mixing_inputs(g: UIGraph, content: tuple[str, str | None], style: tuple[str, str | None]):
-    """Checkpoint, the two prompts (typed, or CoCa captions when None), the 512x512 images and their latents,
-    and the seed's LAION ViT-B-32 guidance CLIP."""
-    ck = _checkpoint(g, SD14)
+def _mixing_inputs(g: UIGraph, content: tuple[str, str | None], style: tuple[str, str | None], ckpt: str = SD14):
+    """Checkpoint, the two prompts (typed, or CoCa captions when None), the loaded images (the CLIP target is
+    encoded from these, as the source does), the 512x512 images and their latents, and the seed's LAION
+    ViT-B-32 guidance CLIP."""
+    ck = _checkpoint(g, ckpt)
     coca = None
-    prompts, images, latents = [], [], []
+    prompts, originals, images, latents = [], [], [], []
     for i, ((name, prompt), role) in enumerate(((content, "Content"), (style, "Style"))):
         img = g.add("LoadImage", {"image": name}, title=f"{role} image", pos=(0, 600 + 350 * i))
+        originals.append(img)
         if prompt is None:
             if coca is None:
                 coca = g.add("BlendspaceOpenClipLoader", {"clip_name": COCA_L14, "architecture": "coca_ViT-L-14"},
@@ -136,32 +171,43 @@ def _mixing_inputs(g: UIGraph, content: tuple[str, str | None], style: tuple[str
     oc = g.add("BlendspaceOpenClipLoader", {"clip_name": LAION_B32, "architecture": "ViT-B-32"},
                title="Guidance CLIP (LAION ViT-B-32, laion2B-s34B-b79K)", pos=(0, 1300))
     neg = _text(g, ck, "", "Negative (empty, as the source)", 400)
-    return ck, prompts, images, latents, oc, neg
+    return ck, prompts, (originals, images), latents, oc, neg
 
 
-def _images_mixing(g: UIGraph, content: tuple[str, str | None], style: tuple[str, str | None], seed: int, noise: float,
-                   latent_t: float, prompt_t: float, clip_t: float) -> None:
-    ck, (cp, sp), images, latents, oc, neg = _mixing_inputs(g, content, style)
+def _mix_once(g: UIGraph, inputs, seed: int, noise: float, latent_t: float, prompt_t: float, clip_t: float,
+              prefix: str = "Blendspace/images_mixing", label: str = "") -> None:
+    """One mix of the inputs from ``_mixing_inputs``: prompt slerp, CLIP target from the ORIGINAL images,
+    guided sampler from the slerp of the two noised latents, decoded and saved."""
+    ck, (cp, sp), (originals, _scaled), latents, oc, neg = inputs
     mixed = g.add("SlerpConditioning", {"t": prompt_t, "mode": "whole tensor (source)", "method": "slerp"},
-                  title="slerp_prompt_style_strength", pos=(700, 0), inputs={"conditioning_a": (cp, 0),
-                                                                             "conditioning_b": (sp, 0)})
+                  title=f"slerp_prompt_style_strength{label}", pos=(700, 0),
+                  inputs={"conditioning_a": (cp, 0), "conditioning_b": (sp, 0)})
     target = g.add("BlendspaceSlerpClipImageEmbeds", {"slerp_clip_image_style_strength": clip_t}, pos=(700, 1300),
-                   inputs={"open_clip": (oc, 0), "content_image": (images[0], 0), "style_image": (images[1], 0)})
+                   title=f"CLIP target from the original images{label}",
+                   inputs={"open_clip": (oc, 0), "content_image": (originals[0], 0), "style_image": (originals[1], 0)})
     s = g.add("ClipImageGuidanceSampler", {"seed": seed, "steps": 50, "cfg": 9.0, "sampler_name": "ddim",
                                            "scheduler": "ddim_uniform", "denoise": noise,
                                            "strength_mode": "diffusers (source)", "clip_guidance_scale": 100.0,
                                            "gradient": "exact (through the U-Net, source)",
                                            "slerp_latent_style_strength": latent_t}, pos=(1050, 300),
+              title=f"CLIP Image Guidance Sampler{label}",
               inputs={"model": (ck, 0), "positive": (mixed, 0), "negative": (neg, 0),
                       "latent_image": (latents[0], 0), "vae": (ck, 2), "open_clip": (oc, 0),
                       "target": (target, 0), "latent_style": (latents[1], 0)})
-    _decode_save(g, ck, (s, 0), "Blendspace/images_mixing")
+    _decode_save(g, ck, (s, 0), prefix)
 
 
-MIXING_NOTE = (" SD-1.4, 50 steps (DDIM stands in for the source's PNDM), CFG 9, CLIP guidance 100 with the exact "
+def _images_mixing(g: UIGraph, content: tuple[str, str | None], style: tuple[str, str | None], seed: int, noise: float,
+                   latent_t: float, prompt_t: float, clip_t: float, ckpt: str = SD14) -> None:
+    _mix_once(g, _mixing_inputs(g, content, style, ckpt), seed, noise, latent_t, prompt_t, clip_t)
+
+
+MIXING_BASE = ("50 steps (DDIM stands in for the source's PNDM), CFG 9, CLIP guidance 100 with the exact "
                "gradient and the seed's LAION ViT-B-32 (put the repository's open_clip_model.safetensors and "
-               "open_clip_config.json in models/open_clip/CLIP-ViT-B-32-laion2B-s34B-b79K/), 512x512 (aspect not "
-               "kept, as the source).")
+               "open_clip_config.json in models/open_clip/CLIP-ViT-B-32-laion2B-s34B-b79K/), latents from the "
+               "images scaled to 512x512 (aspect not kept, as the source)")
+MIXING_SETTINGS = MIXING_BASE + ", the CLIP target from the images as loaded (shorter side 224, centre crop, as the source)."
+MIXING_NOTE = " SD-1.4, " + MIXING_SETTINGS
 
 
 def images_mixing_style_to_content(g: UIGraph) -> str:
@@ -187,8 +233,8 @@ def images_mixing_coca(g: UIGraph) -> str:
 
 
 def images_mixing_grid_search(g: UIGraph) -> str:
-    ck, (cp, sp), images, _latents, oc, neg = _mixing_inputs(g, ("boromir.jpg", "boromir"),
-                                                             ("gigachad.jpg", "gigachad"))
+    ck, (cp, sp), (_originals, images), _latents, oc, neg = _mixing_inputs(g, ("boromir.jpg", "boromir"),
+                                                                           ("gigachad.jpg", "gigachad"))
     s = g.add("BlendspaceMixGridSearch", {"seed": 117, "steps": 50, "cfg": 9.0, "sampler_name": "ddim",
                                           "scheduler": "ddim_uniform", "clip_guidance_scale": 100.0,
                                           "gradient": "exact (through the U-Net, source)",
@@ -205,11 +251,47 @@ def images_mixing_grid_search(g: UIGraph) -> str:
     return ("Seed 000's 'find the best mix by complete enumeration' (its notebook is lost, so the grid is the README's "
             "advice: noise_strength 0.5-0.7 and the two presets' strengths 0.2 / 0.8), on E1's images and prompts, "
             "seed 117: 24 CLIP-guided runs scored by CLIP similarity to both images; the best is the highest lower "
-            "score. The report and the best strengths are outputs too (wire them into a mixing workflow)." + MIXING_NOTE)
+            "score. The report and the best strengths are outputs too (wire them into a mixing workflow). SD-1.4, "
+            + MIXING_BASE + "; the grid node encodes its CLIP targets and scores from the 512x512 images.")
+
+
+def images_mixing_sd2_base(g: UIGraph) -> str:
+    _images_mixing(g, ("cat.jpeg", None), ("bread.png", None), 17, 0.5, 0.8, 0.15, 0.15, ckpt=SD2_BASE)
+    return ("Seed 000, experiment E3 (the stable-diffusion-2-base notebook, 'cat_bread'): SD-2-base "
+            "(512-base-ema), content cat, style bread, both prompts written by CoCa, seed 17, noise_strength 0.5, "
+            "latent 0.8, prompt 0.15, CLIP image 0.15. " + MIXING_SETTINGS)
+
+
+def images_mixing_load_by_parts(g: UIGraph) -> str:
+    _images_mixing(g, ("boromir.jpg", None), ("vazovskiy.jpg", None), 17, 0.6, 0.8, 0.1, 0.1)
+    return ("Seed 000, experiment E4 (the load-by-parts notebook, 'boromir_vazovskiy'): SD-1.4 (the notebook loads "
+            "U-Net, VAE, text encoder, PNDM scheduler and CLIP separately and turns on attention slicing to save "
+            "memory; ComfyUI manages memory itself, so one checkpoint loader does), content boromir, style "
+            "vazovskiy, CoCa prompts, seed 17, noise_strength 0.6, latent 0.8, prompt 0.1, CLIP image 0.1." + MIXING_NOTE)
+
+
+def images_mixing_colab(g: UIGraph) -> str:
+    _images_mixing(g, ("cat.jpeg", "abyssinians"), ("bread.png", "whole wheat bread isolated on a white background"),
+                   17, 0.4, 0.25, 0.99, 0.9)
+    return ("Seed 000, experiment E5 (the colab example, 'cat_bread'): content cat, style bread, the prompts CoCa "
+            "printed in the notebook typed in ('abyssinians' / 'whole wheat bread isolated on a white background'), "
+            "seed 17, noise_strength 0.4, latent 0.25, prompt 0.99, CLIP image 0.9." + MIXING_NOTE)
+
+
+def images_mixing_presets_compared(g: UIGraph) -> str:
+    inputs = _mixing_inputs(g, ("shrek.jpg", "shrek"), ("gigachad.jpg", "gigachad"))
+    _mix_once(g, inputs, 17, 0.5, 0.8, 0.2, 0.2, "Blendspace/style_to_content", " (style to content)")
+    _mix_once(g, inputs, 17, 0.5, 0.2, 0.8, 0.8, "Blendspace/content_to_style", " (content to style)")
+    return ("Seed 000, experiment E7 (the README's difference.png): the same content (shrek) and style (gigachad) "
+            "mixed with both presets side by side: 'style to content' noise_strength 0.5, latent 0.8, prompt 0.2, "
+            "CLIP image 0.2; 'content to style' noise_strength 0.5, latent 0.2, prompt 0.8, CLIP image 0.8. The "
+            "figure's seed and prompts are not documented: seed 17 and the prompts 'shrek' / 'gigachad' (E2's) "
+            "are used." + MIXING_NOTE)
 
 
 def _flex_img2img(g: UIGraph, settings: dict, prompt: str, init: bool, note: str, guide_text: str | None = None,
-                  concept: str | None = None, steps: int = 30, seed: int = 1337, strength: float = 0.6) -> str:
+                  concept: str | None = None, steps: int = 30, seed: int = 1337, strength: float = 0.6,
+                  guide_image: str = "guide.png") -> str:
     ck = _checkpoint(g, SD14)
     pos = _text(g, ck, prompt, "Prompt", 0)
     neg = _text(g, ck, "", "Negative (empty: FlexDiffuse's uncond)", 200)
@@ -218,7 +300,7 @@ def _flex_img2img(g: UIGraph, settings: dict, prompt: str, init: bool, note: str
         extra["guide_conditioning"] = (_text(g, ck, guide_text, "Guide text (text-to-text tweening)", 400), 0)
     else:
         cv = g.add("CLIPVisionLoader", {"clip_name": VIT_L}, pos=(0, 900))
-        guide = g.add("LoadImage", {"image": "guide.png"}, title="Guide image", pos=(300, 900))
+        guide = g.add("LoadImage", {"image": guide_image}, title="Guide image", pos=(300, 900))
         extra.update(clip_vision=(cv, 0), image=(guide, 0))
     if concept is not None:
         extra["concept_conditioning"] = (_text(g, ck, concept, "Mapping concepts", 600), 0)
@@ -278,6 +360,79 @@ def flexdiffuse_text_tween(g: UIGraph) -> str:
                          "landscape, city, dslr photo' toward the guide text 'a painting of the deep woods, forest', "
                          "Linear Start 0.1, other settings at the README defaults; seed 1337, 30 steps, CFG 8.",
                          guide_text="a painting of the deep woods, forest")
+
+
+def flexdiffuse_txt2img_baseline(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD14)
+    pos = _text(g, ck, DEER, "Prompt", 0)
+    neg = _text(g, ck, "", "Negative (empty: FlexDiffuse's uncond)", 200)
+    empty = g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 4}, pos=(700, 400))
+    s = g.add("KSampler", {"seed": 1337, "steps": 30, "cfg": 8.0, "sampler_name": "ddim", "scheduler": "ddim_uniform",
+                           "denoise": 1.0}, pos=(1100, 200),
+              inputs={"model": (ck, 0), "positive": (pos, 0), "negative": (neg, 0), "latent_image": (empty, 0)})
+    _decode_save(g, ck, (s, 0), "Blendspace/flexdiffuse_base")
+    return ("Seed 001, experiment F1 ('deer_base'): the README's text-to-image baseline without any guide, the deer "
+            "prompt, SD-1.4, 30 steps, CFG 8, seed 1337, 512x512, 4 images (the source draws them one after another "
+            "from one generator, ComfyUI as one batch, so the pictures differ). DDIM stands in for the source's "
+            "PNDM. Compare with the guided deer workflows (F2-F5).")
+
+
+def flexdiffuse_turtle_strong_guide(g: UIGraph) -> str:
+    return _flex_img2img(g, {"threshold_mult": 1.0, "threshold_floor": 0.1, "clustered": 0.0, "linear_start": 0.0,
+                             "linear_end": 1.0, "max_guidance": 1.0, "header_max": 0.0, **FAITHFUL},
+                         "a photo of a turtle, hd 8k, dlsr photo", False,
+                         "Seed 001, experiment F6 ('turtle_to_rock_monkey'): text-to-image of 'a photo of a turtle, hd "
+                         "8k, dlsr photo' with the strong guide deer_mod: Threshold 1.0 at floor 0.1, Clustered 0, "
+                         "Linear 0 -> 1.0, Max Image Guidance 1.0, header 0, Best Fit with reuse; the source's quirks "
+                         "kept (faithful alignment, float32 similarities, [-1,1] pixels after the 512/64 resize). "
+                         "Seed 1337, 30 steps, CFG 8. The README: at max guidance 0.2 it is still a turtle.",
+                         guide_image="deer_mod.webp")
+
+
+def _blog_img2img(g: UIGraph, image: str, title: str) -> tuple[int, int, tuple[int, int]]:
+    """SD-2.1 768 checkpoint, the empty negative the blog passes, and the image resized to 768x768 and encoded."""
+    ck = _checkpoint(g, SD21_768)
+    neg = _text(g, ck, "", "Negative (empty: the blog never passes its default)", 600)
+    img = g.add("LoadImage", {"image": image}, title=title, pos=(0, 600))
+    scaled = g.add("ImageScale", {"upscale_method": "bilinear", "width": 768, "height": 768, "crop": "disabled"},
+                   pos=(300, 600), inputs={"image": (img, 0)})
+    enc = g.add("VAEEncode", pos=(600, 600), inputs={"pixels": (scaled, 0), "vae": (ck, 2)})
+    return ck, neg, (enc, 0)
+
+
+ARTISTS = ("alfred sisley", "carl rungius", "paul hedley", "leonardo da vinci")
+
+
+def img2img_artist_variations(g: UIGraph) -> str:
+    ck, neg, latent = _blog_img2img(g, "flowers.jpg", "Your photo (flowers)")
+    for i, artist in enumerate(ARTISTS):
+        pos = _text(g, ck, f"flowers by {artist}", f"Prompt + ' by {artist}'", 200 * i)
+        s = g.add("BlendspaceStrengthSweep", {"seed": 343, "steps": 50, "cfg": 9.0, "sampler_name": "euler",
+                                              "scheduler": "normal", "strength_mode": "diffusers (source)",
+                                              "strength_list": "0.8"}, title=f"img2img 0.8, {artist}",
+                  pos=(900, 300 * i), inputs={"model": (ck, 0), "positive": (pos, 0), "negative": (neg, 0),
+                                              "latent": latent})
+        _decode_save(g, ck, (s, 0), f"Blendspace/flowers_{artist.replace(' ', '_')}", y=300 * i)
+    return ("Seed 003, experiment B1 (the blog's 'Example', flowers_variations): one flowers photo, img2img at "
+            "strength 0.8 with one fixed seed, the prompt varied by the artist appended as ' by <artist>'; SD-2.1 768 "
+            "with Euler, 50 steps, CFG 9, empty negative, image resized to 768x768 (aspect not kept). The blog gives "
+            "neither its prompts nor its seed: 'flowers by <artist>' with four artists the seed names elsewhere and "
+            "seed 343 are used; change them freely.")
+
+
+def img2img_strength_grid(g: UIGraph) -> str:
+    ck, neg, latent = _blog_img2img(g, "superman.jpg", "Your image (superman)")
+    pos = _text(g, ck, "superman by carl rungius, paul hedley", "Prompt + ' by <artist>'", 0)
+    s = g.add("BlendspaceStrengthSweep", {"seed": 343, "steps": 50, "cfg": 9.0, "sampler_name": "euler",
+                                          "scheduler": "normal", "strength_mode": "diffusers (source)",
+                                          "start": 0.05, "stop": 1.0, "step": 0.25}, title="Strength sweep",
+              pos=(900, 200), inputs={"model": (ck, 0), "positive": (pos, 0), "negative": (neg, 0), "latent": latent})
+    _decode_save(g, ck, (s, 0), "Blendspace/superman_strengths")
+    return ("Seed 003, experiment B3 (the blog's 'Strength parameter', superman_varystrength): one image, one fixed "
+            "seed, increasing strength. The notebook run: prompt 'superman' with style 'carl rungius, paul hedley', "
+            "seed 343, strengths 0.05, 0.30, 0.55, 0.80 (numpy arange 0.05 to 1 step 0.25); the blog's figure goes "
+            "from 0.1 to 0.95 (set start/stop/step or strength_list). SD-2.1 768 with Euler, 50 steps, CFG 9, empty "
+            "negative, 768x768.")
 
 
 def strength_sweep_gif(g: UIGraph) -> str:
@@ -401,26 +556,90 @@ def guidance_scale_study(g: UIGraph) -> str:
             "as StableFused. 0 gives the negative prompt's image, below 0 the 'opposite' of the prompt.")
 
 
+ALIEN = ("Photorealistic illustration of a mystical alien creature, magnificent, strong, atomic, tyrannic, predator, "
+         "unforgiving, full-body image")
+ROBOT = ("Large futuristic mechanical robot in the foreground of a baroque-style battle scene, photorealistic, high "
+         "quality, 8k")
+
+
+def guidance_steps_grid(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD15)
+    pos = _text(g, ck, ALIEN, "Prompt", 0)
+    neg = _text(g, ck, NEG_SF, "Negative (StableFused's)", 200)
+    empty = g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, pos=(400, 600))
+    grid = g.add("BlendspaceGuidanceGrid", {"seed": 42, "sampler_name": "euler", "scheduler": "normal",
+                                            "steps_list": "3, 6, 12, 20, 25", "guidance_scales": "-1.5:15:1.5",
+                                            "guidance_rescale": 0.7}, pos=(800, 200),
+                 inputs={"model": (ck, 0), "positive": (pos, 0), "negative": (neg, 0), "latent": (empty, 0),
+                         "vae": (ck, 2)})
+    g.add("SaveImage", {"filename_prefix": "Blendspace/guidance_vs_steps"}, title="Grid (rows: steps, columns: scale)",
+          pos=(1200, 200), inputs={"images": (grid, 1)})
+    return ("Seed 004, experiment S6 ('effect-of-guidance-scale-vs-steps'): SD-1.5, seed 42, the alien creature "
+            "prompt, StableFused's negative, steps 3, 6, 12, 20, 25 (rows) x guidance -1.5 to 15 in steps of 1.5 "
+            "(12 columns), guidance rescale 0.7 as StableFused: 60 runs on one labelled sheet. Euler stands in for "
+            "the source's PNDM.")
+
+
+def latent_variations(g: UIGraph) -> str:
+    ck = _checkpoint(g, SD15)
+    pos = _text(g, ck, ROBOT, "Prompt", 0)
+    neg = _text(g, ck, NEG_SF, "Negative (StableFused's)", 200)
+    empty = g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, pos=(400, 600))
+    base_cfg = g.add("BlendspaceGuidanceScale", {"guidance_scale": 10.0, "guidance_rescale": 0.7},
+                     title="Base image: guidance 10", pos=(400, 400), inputs={"model": (ck, 0)})
+    base = g.add("KSampler", {"seed": 44, "steps": 20, "cfg": 10.0, "sampler_name": "euler", "scheduler": "normal",
+                              "denoise": 1.0}, title="Base image (seed 44)", pos=(800, 0),
+                 inputs={"model": (base_cfg, 0), "positive": (pos, 0), "negative": (neg, 0), "latent_image": (empty, 0)})
+    _decode_save(g, ck, (base, 0), "Blendspace/walk_base", y=0)
+    walk_cfg = g.add("BlendspaceGuidanceScale", {"guidance_scale": 7.5, "guidance_rescale": 0.7},
+                     title="Variations: guidance 7.5", pos=(400, 800), inputs={"model": (ck, 0)})
+    v = g.add("BlendspaceLatentVariations", {"seed": 44, "steps": 20, "cfg": 7.5, "sampler_name": "euler",
+                                             "scheduler": "normal", "strength": 0.25, "count": 4,
+                                             "variation_seed": 45}, pos=(800, 400),
+              inputs={"model": (walk_cfg, 0), "positive": (pos, 0), "negative": (neg, 0), "latent": (empty, 0)})
+    _decode_save(g, ck, (v, 0), "Blendspace/walk_variations", y=400)
+    return ("Seed 004, experiment S7 (the latent_walk notebook's walk around one latent): SD-1.5, the robot prompt, "
+            "StableFused's negative, seed 44; the base image at 20 steps, guidance 10; four variations of the same "
+            "starting noise at strength 0.25 ((1 - 0.25)·z + 0.25·fresh noise, standardised), 20 steps, guidance "
+            "7.5; guidance rescale 0.7 throughout, as StableFused. Euler stands in for the source's PNDM.")
+
+
 WORKFLOWS: dict[str, tuple[Callable[[UIGraph], str], str, str]] = {
     "images_mixing_style_to_content": (images_mixing_style_to_content, "CLIP-guided mixing, style to content (E1)",
                                        "000"),
     "images_mixing_content_to_style": (images_mixing_content_to_style, "CLIP-guided mixing, content to style (E2)",
                                        "000"),
     "images_mixing_coca": (images_mixing_coca, "CLIP-guided mixing with CoCa captions as prompts (E6)", "000"),
+    "images_mixing_sd2_base": (images_mixing_sd2_base, "CLIP-guided mixing on SD-2-base, cat and bread (E3)", "000"),
+    "images_mixing_load_by_parts": (images_mixing_load_by_parts, "CLIP-guided mixing, boromir and vazovskiy (E4)",
+                                    "000"),
+    "images_mixing_colab": (images_mixing_colab, "CLIP-guided mixing with the colab's printed CoCa prompts (E5)",
+                            "000"),
+    "images_mixing_presets_compared": (images_mixing_presets_compared,
+                                       "Style-to-content vs content-to-style presets side by side (E7)", "000"),
     "images_mixing_grid_search": (images_mixing_grid_search, "Find the best mix: parameter grid scored by CLIP", "000"),
     "dual_style_epsilon": (dual_style_epsilon, "Dual-style epsilon blend (D3)", "002"),
     "dual_style_cross_attention": (dual_style_cross_attention, "Dual-style cross-attention (D4)", "002"),
     "dual_style_baselines": (dual_style_baselines, "Prompt concatenation and pixel interpolation (D2, D6)", "002"),
+    "dual_style_mask_shapes": (dual_style_mask_shapes, "Cross-attention with the exp vs the linear mask, two style "
+                                                       "pairs (D5)", "002"),
+    "flexdiffuse_txt2img_baseline": (flexdiffuse_txt2img_baseline, "FlexDiffuse's text-to-image baseline (F1)", "001"),
     "flexdiffuse_defaults": (flexdiffuse_defaults, "FlexDiffuse Linear + Threshold + Clustered, img2img (F2/F3)", "001"),
     "flexdiffuse_threshold": (flexdiffuse_threshold, "FlexDiffuse tuned Threshold, img2img (F4/F5)", "001"),
     "flexdiffuse_concepts": (flexdiffuse_concepts, "FlexDiffuse concept mapping (F7)", "001"),
     "flexdiffuse_text_tween": (flexdiffuse_text_tween, "FlexDiffuse text-to-text tweening (F8)", "001"),
+    "flexdiffuse_turtle_strong_guide": (flexdiffuse_turtle_strong_guide, "FlexDiffuse turtle with a strong guide (F6)",
+                                        "001"),
+    "img2img_artist_variations": (img2img_artist_variations, "img2img artist-style variations at 0.8 (B1)", "003"),
+    "img2img_strength_grid": (img2img_strength_grid, "img2img strength grid (B3)", "003"),
     "img2img_strength_sweep_gif": (strength_sweep_gif, "img2img strength sweep to morph GIF (B4/B5)", "003"),
     "sketch_to_picture": (sketch_to_picture, "Sketch to picture with img2img (B2)", "003"),
     "image_to_image_replay": (image_to_image_replay, "Image-to-image with the denoising process (S3/S4)", "004"),
     "latent_walk": (latent_walk, "Latent walk between seeds and prompts (S8)", "004"),
     "denoising_replay": (denoising_replay, "Text-to-image with the denoising process (S1/S2)", "004"),
     "guidance_scale_study": (guidance_scale_study, "Zero and negative guidance (S5)", "004"),
+    "guidance_steps_grid": (guidance_steps_grid, "Guidance scale x steps grid (S6)", "004"),
+    "latent_variations": (latent_variations, "Variations around one latent (S7)", "004"),
 }
 
 
