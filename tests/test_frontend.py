@@ -50,7 +50,7 @@ def _free_port() -> int:
 def _frontend_or_skip():
     """A current ComfyUI serves its frontend from the comfyui-frontend-package pip package (the 2024 copy
     ships it in web/)."""
-    from blendspace.comfyui_locator import comfyui_root
+    from blendspace_tools.comfyui_locator import comfyui_root
     root = comfyui_root()
     if (root / "app" / "frontend_management.py").is_file():
         import importlib.util

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from blendspace.bundled_workflows import WORKFLOWS, build, nodes_used
-from blendspace.runner import check_model_files, node_definitions, smoke_prompt
-from blendspace.workflow import WorkflowError, apply_overrides, ui_to_api, widget_names
+from blendspace_tools.bundled_workflows import WORKFLOWS, build, nodes_used
+from blendspace_tools.runner import check_model_files, node_definitions, smoke_prompt
+from blendspace_tools.workflow import WorkflowError, apply_overrides, ui_to_api, widget_names
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW_FILES = sorted((REPO / "workflows").glob("*.json"))
@@ -96,7 +96,7 @@ def test_committed_workflows_are_what_the_definitions_build(comfy):
 
 
 def test_readme_lists_every_bundled_workflow():
-    from blendspace.bundled_workflows import readme_table
+    from blendspace_tools.bundled_workflows import readme_table
     built = {name: json.loads((REPO / "workflows" / f"{name}.json").read_text()) for name in WORKFLOWS}
     assert readme_table(built) in (REPO / "README.md").read_text(), "README's workflow table is stale"
     assert {p.stem for p in WORKFLOW_FILES} == set(WORKFLOWS)

@@ -1,6 +1,6 @@
 """Run ComfyUI in-process with Blendspace loaded, and execute workflows headlessly.
 
-Used by ``python -m blendspace run`` and by the test harness. ComfyUI is imported inside the
+Used by ``python -m blendspace run`` (``cli``) and by the test harness. ComfyUI is imported inside the
 functions (at run time, from the folder ``comfyui_locator`` finds), never at import of this module.
 
 ``--smoke`` swaps the model loaders for tiny random-weight models (the test pack's), caps the steps
@@ -63,7 +63,9 @@ def import_comfyui(root: Path):
     from comfy.cli_args import args
     args.cpu = True
     if (root / "utils" / "extra_config.py").is_file():
-        importlib.import_module("utils.extra_config")  # must precede `import nodes` (REFERENCE.md §7.1)
+        # before `import nodes`: nodes.py puts comfy/ first on sys.path, and comfy/utils.py would then
+        # shadow ComfyUI's top-level `utils` package that the server modules import later
+        importlib.import_module("utils.extra_config")
     execution = importlib.import_module("execution")
     folder_paths = importlib.import_module("folder_paths")
     nodes = importlib.import_module("nodes")

@@ -1,7 +1,7 @@
 """ComfyUI workflow formats: the UI graph (what the browser saves) and the API prompt (what the executor runs).
 
 ComfyUI has no Python UI → API converter (the frontend's ``graphToPrompt`` does it). This one follows
-the frontend's rules (REFERENCE.md §6.4), given each node class's ``INPUT_TYPES()``:
+the frontend's rules, given each node class's ``INPUT_TYPES()``:
 
 - one ``widgets_values`` entry per widget input, in INPUT_TYPES order (required, then optional);
   socket types (MODEL, LATENT, …) and ``forceInput`` inputs have none;
@@ -151,7 +151,8 @@ def apply_overrides(prompt: dict, overrides: list[str]) -> dict:
 
 class UIGraph:
     """A small builder of UI-format workflows (for the bundled workflows), sockets laid out from
-    INPUT_TYPES / RETURN_TYPES as the frontend does."""
+    INPUT_TYPES / RETURN_TYPES as the frontend does. Node ids count up in the order nodes are added;
+    ``to_json`` places every node (a ``pos`` given to ``add`` is only where it starts)."""
 
     def __init__(self, node_defs: Mapping[str, Mapping[str, Any]], outputs: Mapping[str, list[str]]):
         self.defs = node_defs
