@@ -28,7 +28,7 @@ run: $(STAMP)
 	$(PY) -m blendspace run $(WORKFLOW) $(RUN_ARGS)
 
 thumbnails: $(STAMP)
-	BLENDSPACE_THUMBNAILS=workflows $(PY) -m pytest -c tests/pytest.ini tests/test_frontend.py
+	$(PY) -m blendspace thumbnails
 
 serve: $(STAMP)
 	$(PY) -m blendspace serve $(SERVE_ARGS)
