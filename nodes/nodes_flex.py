@@ -113,12 +113,10 @@ class ImageEmbedToPromptMapper:
                                                                   "similarities in float32, concepts mapped only for "
                                                                   "a guide image."}),
                 "image_normalization": (list(NORMALIZATIONS), {"default": NORMALIZATIONS[0],
-                                                               "tooltip": "corrected (default): CLIP's normalisation of "
-                                                                          "[0,1] pixels. faithful: as the source, the "
-                                                                          "picture is first resized to long side 512, "
-                                                                          "short side a multiple of 64, and CLIP's "
-                                                                          "normalisation is applied to [-1,1] pixels "
-                                                                          "(needs the IMAGE input)."}),
+                                                               "tooltip": "corrected (default): [0,1] pixels. faithful: "
+                                                                          "as the source, long side 512, short side a "
+                                                                          "multiple of 64, then CLIP's normalisation on "
+                                                                          "[-1,1] pixels (needs the IMAGE input)."}),
                 "mode": (list(MODES), {"default": "tween prompt",
                                        "tooltip": "tween prompt: blend the prompt toward the guide. direct image "
                                                   "guidance: replace the prompt by the first 77 image tokens (the "
