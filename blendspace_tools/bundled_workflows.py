@@ -430,14 +430,15 @@ def images_mixing_grid_search(g: UIGraph) -> str:
     }, inputs={"model": mixing.checkpoint.model, "content_positive": (content_prompt, 0),
                "style_positive": (style_prompt, 0), "negative": (mixing.negative, 0),
                "content_image": (mixing.images[0], 0), "style_image": (mixing.images[1], 0),
-               "vae": mixing.checkpoint.vae, "open_clip": (mixing.guidance_clip, 0)})
+               "vae": mixing.checkpoint.vae, "open_clip": (mixing.guidance_clip, 0),
+               "content_clip_image": (mixing.loaded[0], 0), "style_clip_image": (mixing.loaded[1], 0)})
     g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_grid"}, title="Grid, labelled", inputs={"images": (grid, 2)})
     g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_best"}, title="Best mix", inputs={"images": (grid, 0)})
     return ("Seed 000's 'find the best mix by complete enumeration' (its notebook is lost, so the grid is the README's "
             "advice: noise_strength 0.5-0.7 and the two presets' strengths 0.2 / 0.8), on E1's images and prompts, "
             "seed 117: 24 CLIP-guided runs scored by CLIP similarity to both images; the best is the highest lower "
             "score. The report and the best strengths are outputs too (wire them into a mixing workflow). SD-1.4, "
-            + MIXING_BASE + "; the grid node encodes its CLIP targets and scores from the 512x512 images.")
+            + MIXING_SETTINGS)
 
 
 def images_mixing_sd2_base(g: UIGraph) -> str:

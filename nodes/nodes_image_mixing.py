@@ -469,13 +469,21 @@ class MixGridSearch:
                                                             "the two similarities, mean, or closest to one source."}),
                 "columns": ("INT", {"default": 4, "min": 1, "max": 64, "tooltip": "Cells per row of the grid sheet."}),
             },
-            "optional": tower_inputs("guides and scores"),
+            "optional": {
+                **tower_inputs("guides and scores"),
+                "content_clip_image": ("IMAGE", {"tooltip": "The content image as loaded, for the CLIP targets and "
+                                                            "scores (the source embeds the original picture); "
+                                                            "default: content_image."}),
+                "style_clip_image": ("IMAGE", {"tooltip": "The style image as loaded, for the CLIP targets and scores; "
+                                                          "default: style_image."}),
+            },
         }
 
     def search(self, model, seed, steps, cfg, sampler_name, scheduler, content_positive, style_positive, negative,
                content_image, style_image, vae, clip_guidance_scale, gradient, noise_strength,
                slerp_latent_style_strength, slerp_prompt_style_strength, slerp_clip_image_style_strength,
-               objective=OBJECTIVES[0], columns=4, clip_vision=None, open_clip=None):
+               objective=OBJECTIVES[0], columns=4, clip_vision=None, open_clip=None, content_clip_image=None,
+               style_clip_image=None):
         if objective not in OBJECTIVES:
             raise BlendspaceInputError(f"objective must be one of {OBJECTIVES}")
         if gradient not in GRADIENTS:
@@ -486,7 +494,8 @@ class MixGridSearch:
         _check_grid_images(content_image, style_image)
         tower = ImageTower(clip_vision, open_clip)
         # encoded once: the cells' targets (their slerps) and the scores (cosines) all use these two embeddings
-        refs = tower.encode(content_image[:1]).float().cpu(), tower.encode(style_image[:1]).float().cpu()
+        refs = tuple(tower.encode((img if img is not None else fallback)[:1]).float().cpu() for img, fallback in
+                     ((content_clip_image, content_image), (style_clip_image, style_image)))
         run = _Run(model, seed, steps, cfg, sampler_name, scheduler, negative, source_strength=True)
         guidance = dict(vae=vae, clip_guidance_scale=clip_guidance_scale, gradient=gradient, use_cutouts=False,
                         num_cutouts=4, start_percent=0.0, end_percent=1.0, every_n_steps=1, seed=seed,
