@@ -30,8 +30,8 @@ bench: $(STAMP)
 run: $(STAMP)
 	$(PY) -m blendspace run $(WORKFLOW) $(RUN_ARGS)
 
-thumbnails: $(STAMP) chromium
-	BLENDSPACE_THUMBNAILS=workflows $(PY) -m pytest -c tests/pytest.ini tests/test_frontend.py
+thumbnails: $(STAMP)
+	$(PY) -m blendspace thumbnails
 
 serve: $(STAMP)
 	$(PY) -m blendspace serve $(SERVE_ARGS)

@@ -40,6 +40,11 @@ Cutouts (the upstream diffusers CLIP-guided pipeline with a text target, which s
 ``num_cutouts`` random square crops of sizes ``rand^cut_power·(max - min) + min`` pooled to 224, loss
 ``sum over batch of mean over cutouts``.
 Non-square images are centre-cropped after the resize (the source only ever guided square images).
+The resize is bilinear without antialiasing by default (torchvision's tensor ``Resize(224)`` as the source
+ran it); bicubic is the alternative (:data:`GUIDANCE_RESIZES`).
+
+Every n-th step (:class:`StepClock`) counts sampler steps, not model calls: every evaluation of one step
+(Heun's corrector, DPM2's midpoint) shares that step's decision.
 
 The target (:func:`mixed_target`) is the slerp of the unit content and style image embeddings, the
 whole tensor as one vector. :func:`guided_denoised` is one guided step; it takes the model calls it
@@ -56,6 +61,8 @@ import torch.nn.functional as F
 
 from .clip_preprocess import shortest_side_pixels
 from .slerp import slerp
+
+GUIDANCE_RESIZES = ("bilinear (source)", "bicubic")
 
 
 def spherical_dist_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -177,14 +184,16 @@ def clip_image_embeds(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Ten
 
 def embed_latent(s: torch.Tensor, decode: Callable[[torch.Tensor], torch.Tensor],
                  encode_pixels: Callable[[torch.Tensor], torch.Tensor], size: int, mean: Sequence[float],
-                 std: Sequence[float], num_cutouts: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
+                 std: Sequence[float], num_cutouts: int = 0, generator: torch.Generator | None = None,
+                 resize: str = GUIDANCE_RESIZES[0]) -> torch.Tensor:
     """CLIP embeddings of the guided latent ``s``: ``decode`` (latent → image in [-1, 1]), map to [0, 1],
-    then the whole image (shorter side to ``size``, centre crop) or ``num_cutouts`` random crops, and
-    ``encode_pixels`` (normalised pixels → embeddings). Differentiable end to end."""
+    then the whole image (shorter side to ``size`` with ``resize``'s interpolation, centre crop) or
+    ``num_cutouts`` random crops, and ``encode_pixels`` (normalised pixels → embeddings). Differentiable."""
     img = ((decode(s).float() + 1.0) / 2.0).clamp(0.0, 1.0)
     if num_cutouts > 0:
         img = make_cutouts(img, size, num_cutouts, 1.0, generator)
-    return encode_pixels(shortest_side_pixels(img, size, mean, std)).float()
+    mode = "bicubic" if resize == GUIDANCE_RESIZES[1] else "bilinear"
+    return encode_pixels(shortest_side_pixels(img, size, mean, std, mode=mode)).float()
 
 
 def guided_denoised(denoised: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor, scale: float,
@@ -217,3 +226,61 @@ def guided_denoised(denoised: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor
             grad = grad * fast_chain_factor(sig, x.dim(), parametrisation).to(grad)
     grad = grad.detach().to(denoised.dtype)
     return denoised - factor.to(denoised) * grad
+
+
+HEUN_TYPE = ("heun", "heunpp2")  # samplers whose corrector evaluates the model again at the NEXT step's sigma
+
+
+class StepClock:
+    """Which sampler step a model evaluation belongs to, so that ``every`` counts steps, not model calls.
+
+    With the run's sigma schedule, step i is the interval ``σ_(i+1) < σ ≤ σ_i``: exact for one-evaluation
+    samplers and for those whose extra evaluations lie strictly inside the step (DPM2's midpoint, the SDE
+    samplers). Heun-type samplers (``corrector_at_next``) evaluate their corrector exactly at ``σ_(i+1)``,
+    which the next step evaluates again: the first evaluation at a schedule sigma then belongs to the step
+    before, the repeat to the new step. Without a schedule each new sigma value is a step (exact for
+    one-evaluation samplers, and for Heun-type ones with the flag). A sigma above the previous one starts
+    a new run. The first step seen is guided, then every ``every``-th.
+    """
+
+    def __init__(self, every: int = 1):
+        self.every = max(1, int(every))
+        self.schedule: list[float] | None = None
+        self.corrector_at_next = False
+        self.reset()
+
+    def reset(self) -> None:
+        self.first: int | None = None
+        self.last_sigma: float | None = None
+        self.distinct = -1
+
+    def start(self, schedule: Sequence[float] | None = None, corrector_at_next: bool = False) -> None:
+        """A new run whose sampler and schedule are known (the sampler node's own runs)."""
+        self.reset()
+        self.schedule = None if schedule is None else [float(x) for x in schedule]
+        self.corrector_at_next = bool(corrector_at_next)
+
+    def index(self, sigma: float, schedule: Sequence[float] | None = None) -> int:
+        if self.last_sigma is not None and sigma > self.last_sigma:
+            self.reset()  # a new run
+        repeat = sigma == self.last_sigma
+        if not repeat:
+            self.distinct += 1
+        self.last_sigma = sigma
+        schedule = self.schedule if self.schedule is not None else schedule
+        if schedule is not None and len(schedule) > 1:
+            tol = 1e-6 * max(1.0, abs(sigma))
+            i = max(0, sum(1 for s in schedule if float(s) >= sigma - tol) - 1)
+            on_grid = abs(float(schedule[i]) - sigma) <= tol
+        else:
+            i, on_grid = self.distinct, True
+        if self.corrector_at_next and on_grid and i > 0 and not repeat:
+            return i - 1  # the corrector of the step before
+        return i
+
+    def guided(self, sigma: float, schedule: Sequence[float] | None = None) -> bool:
+        """Whether the evaluation at ``sigma`` is guided (call once per evaluation inside the window)."""
+        i = self.index(float(sigma), schedule)
+        if self.first is None:
+            self.first = i
+        return (i - self.first) % self.every == 0

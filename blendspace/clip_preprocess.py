@@ -12,7 +12,8 @@ Two resizes are used by the source projects, and both are kept because each repr
   pipeline (see docs/techniques.md, "CLIP-guided image mixing") applies inside its guidance
   function, on tensors so that gradients flow.
 - :func:`centre_square_pixels`: crop the centre square first, then resize it (antialiased). This is
-  FlexDiffuse's preprocessing; its faithful variant feeds pixels in [-1, 1] rather than [0, 1].
+  FlexDiffuse's preprocessing; its faithful variant feeds pixels in [-1, 1] rather than [0, 1] and
+  first applies the source's own long-side-512 / multiple-of-64 resize (:func:`source_resize_512`).
 
 Nothing is rounded to 8 bits (unlike ComfyUI's ``encode_image``), so both are differentiable. Pure
 torch; imports nothing from ComfyUI.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -45,7 +47,8 @@ def centre_crop(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 def shortest_side_pixels(img: torch.Tensor, size: int = 224, mean: Sequence[float] = OPENAI_MEAN,
                          std: Sequence[float] = OPENAI_STD, mode: str = "bicubic", crop: bool = True) -> torch.Tensor:
-    """``(B, 3, H, W)`` images in [0, 1] → CLIP pixels: the shorter side resized to ``size`` (aspect kept),
+    """``(B, 3, H, W)`` images in [0, 1] → CLIP pixels: the shorter side resized to ``size`` (aspect kept,
+    ``mode`` interpolation without antialiasing, as torchvision's tensor ``Resize`` of the source's time),
     the longer one centre-cropped to ``size`` when ``crop`` (else left as it is), then normalised."""
     h, w = img.shape[-2:]
     scale = size / min(h, w)
@@ -54,6 +57,24 @@ def shortest_side_pixels(img: torch.Tensor, size: int = 224, mean: Sequence[floa
     if crop and out.shape[-1] != out.shape[-2]:
         out = centre_crop(out, size, size)
     return normalize(out, mean, std)
+
+
+def source_resize_512(image: torch.Tensor, side: int = 512, multiple: int = 64) -> torch.Tensor:
+    """FlexDiffuse's own image preprocessing before CLIP's: an IMAGE batch ``(B, H, W, C)`` in [0, 1] resized
+    (PIL LANCZOS on the 8-bit picture, as the source loads it) so that the long side is ``side`` and the short
+    side ``floor(short·side/long / multiple)·multiple`` (at least ``multiple``); aspect is NOT kept exactly
+    (1280×720 → 512×256). A square picture becomes ``side × side``."""
+    from PIL import Image
+
+    h, w = image.shape[1:3]
+    short = max(multiple, int(min(h, w) * side / max(h, w) / multiple) * multiple)
+    size = (side, short) if w >= h else (short, side)  # PIL: (width, height)
+    out = []
+    for img in image[..., :3]:
+        arr = (img.float().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+        pic = Image.fromarray(arr).resize(size, Image.LANCZOS)
+        out.append(torch.from_numpy(np.asarray(pic).copy()).float() / 255.0)
+    return torch.stack(out).to(image.device)
 
 
 def centre_square_pixels(image: torch.Tensor, size: int = 224, signed: bool = False,

@@ -35,6 +35,11 @@ the correct +1 in the source:
     CM = map(A, C, reuse=False, Text Order);  CT = map(C, T, reuse=True, Best Fit)
     for slot j with CT_j = (c, s): if c ≥ 1 and s > 0.9: out[j+1] = A[CM[c-1].alt]   (after the tween)
 
+Precision: the source computes S in the embeddings' own float32, where near-certain scores round to
+exactly 1.0 (which changes tie-breaks, peaks and thresholds); ``faithful`` alignment does the same,
+``corrected`` computes in float64. In the source, concept mapping happens only with a guide IMAGE; the
+node's faithful alignment keeps that restriction, the corrected one also maps concepts for a guide prompt.
+
 Direct image guidance: out = A[:77] with out_0 = 0.15·A_0 + 0.85·header (header = the text BOS token).
 Pure torch; no ComfyUI import.
 """
@@ -66,19 +71,29 @@ class FlexSettings:
     reuse: bool = True
     alignment: str = "corrected"
 
-
-def similarity(alt: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
-    """``S[i, j] = softmax_j(100·cos(alt_i, txt_j))`` in float64: (N_alt, 77)."""
-    a = torch.nn.functional.normalize(alt.double(), dim=-1)
-    t = torch.nn.functional.normalize(txt.double(), dim=-1)
-    return torch.softmax(100.0 * a @ t.T, dim=1)
+    @property
+    def dtype(self) -> torch.dtype:
+        """The similarities' precision: the source's float32 when faithful, float64 when corrected."""
+        return torch.float32 if self.alignment == ALIGNMENTS[1] else torch.float64
 
 
-def map_tokens(alt: torch.Tensor, txt: torch.Tensor, reuse: bool = True, order: str = "Best Fit") -> torch.Tensor:
-    """FlexDiffuse's ``_map_emb``: (77, 2) rows of (alt index, score), slot k ↔ text token k+1."""
+def similarity(alt: torch.Tensor, txt: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``S[i, j] = softmax_j(100·cos(alt_i, txt_j))`` computed in ``dtype`` (float64, or the source's float32):
+    (N_alt, 77), returned as float64 (exact for float32 values)."""
+    a = alt.to(dtype)
+    t = txt.to(dtype)
+    a = a / a.norm(dim=-1, keepdim=True)
+    t = t / t.norm(dim=-1, keepdim=True)
+    return torch.softmax(100.0 * a @ t.T, dim=1).double()
+
+
+def map_tokens(alt: torch.Tensor, txt: torch.Tensor, reuse: bool = True, order: str = "Best Fit",
+               dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """FlexDiffuse's ``_map_emb``: (77, 2) rows of (alt index, score), slot k ↔ text token k+1; the scores
+    computed in ``dtype``."""
     if txt.shape[0] != TOKENS:
         raise BlendspaceInputError(f"expected {TOKENS} text tokens, got {txt.shape[0]}")
-    scores = similarity(alt, txt)[:, 1:TOKENS]          # (N, 76): column k = slot k = text token k+1
+    scores = similarity(alt, txt, dtype)[:, 1:TOKENS]          # (N, 76): column k = slot k = text token k+1
     n = scores.shape[0]
     m = torch.zeros(TOKENS, 2, dtype=torch.float64)
     if order == "Direct":
@@ -187,7 +202,7 @@ def tween(txt: torch.Tensor, alt: torch.Tensor, cfg: FlexSettings) -> FlexResult
     """Blend one 77-token prompt ``txt`` (77, C) toward the guide tokens ``alt`` (N, C)."""
     if txt.shape[-1] != alt.shape[-1]:
         raise BlendspaceInputError(f"prompt tokens are {txt.shape[-1]}-d but guide tokens are {alt.shape[-1]}-d")
-    rows = align_rows(map_tokens(alt, txt, cfg.reuse, cfg.order), cfg.alignment)
+    rows = align_rows(map_tokens(alt, txt, cfg.reuse, cfg.order, cfg.dtype), cfg.alignment)
     w = token_weights(rows, cfg)
     out = txt.clone()
     applied = torch.zeros(TOKENS, dtype=torch.float64)
@@ -206,10 +221,10 @@ def tween(txt: torch.Tensor, alt: torch.Tensor, cfg: FlexSettings) -> FlexResult
 
 
 def concept_map(out: torch.Tensor, txt: torch.Tensor, alt: torch.Tensor, concept: torch.Tensor,
-                threshold: float = 0.9) -> tuple[torch.Tensor, list[int]]:
+                threshold: float = 0.9, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, list[int]]:
     """Replace prompt tokens that match a concept token (score > 0.9) by that concept's image token."""
-    cm = map_tokens(alt, concept, reuse=False, order="Text Order")
-    ct = map_tokens(concept, txt, reuse=True, order="Best Fit")
+    cm = map_tokens(alt, concept, reuse=False, order="Text Order", dtype=dtype)
+    ct = map_tokens(concept, txt, reuse=True, order="Best Fit", dtype=dtype)
     result = out.clone()
     replaced = []
     for j in range(TOKENS - 1):

@@ -124,3 +124,13 @@ def slerp_latents(latent_a: dict, latent_b: dict, ts: Sequence[float], per: str 
     frames = [fn(a2.contiguous(), b2.contiguous(), float(t), per) for t in ts]
     samples = torch.cat(frames, dim=0) if len(frames) > 1 else frames[0]
     return output_latent(latent_a, samples, frames=len(ts), batch=a2.shape[0])
+
+
+def perturbed_latents(base: torch.Tensor, noise: torch.Tensor, strength: float) -> torch.Tensor:
+    """StableFused's walk around one latent (``modify_latent``): ``z' = (1 - s)·z + s·n`` for each of the fresh
+    noises ``n`` (N, C, H, W) against the one base latent ``z`` (1 or N, C, H, W), then standardised with ONE
+    mean and standard deviation over the whole batch tensor, as the source does. Returns float32 (N, C, H, W)."""
+    if not 0.0 <= strength <= 1.0:
+        raise BlendspaceInputError(f"strength {strength} is outside [0, 1] (0 = the base latent, 1 = new noise).")
+    mixed = (1.0 - strength) * base.float() + strength * noise.float()
+    return (mixed - mixed.mean()) / mixed.std().clamp_min(1e-12)

@@ -22,6 +22,7 @@ Link = tuple[int, int]  # (node id, output slot)
 SD14 = "sd-v1-4.ckpt"
 SD15 = "v1-5-pruned-emaonly.safetensors"
 SD21_768 = "v2-1_768-ema-pruned.safetensors"
+SD2_BASE = "512-base-ema.safetensors"
 VIT_L = "clip-vit-large-patch14.safetensors"
 LAION_B32 = "CLIP-ViT-B-32-laion2B-s34B-b79K/open_clip_model.safetensors"
 COCA_L14 = "CoCa-ViT-L-14-laion2B-s13B-b90k/open_clip_model.safetensors"
@@ -227,6 +228,39 @@ def dual_style_cross_attention(g: UIGraph) -> str:
             "99 steps, skip 10, eta 0.1, decoder CFG 15, seed 42.")
 
 
+STYLE_PAIRS = (
+    ("Minecraft", MINECRAFT, "Van Gogh", VAN_GOGH),
+    ("Mosaic", "A highly detailed mosaic of a black bear walking on grass, made of small, colorful tiles with visible "
+               "grout lines, creating a textured and handcrafted appearance",
+     "Andy Warhol pop", "A vibrant Andy Warhol-style pop art image of a black bear walking on grass, featuring bold, "
+                        "contrasting colors, high saturation, thick outlines, and a repeated or silkscreen-like print "
+                        "effect."),
+)
+MASK_SHAPES = (("sigmoid", "exp: sigmoid 30"), ("linear", "linear ramp"))
+
+
+def dual_style_mask_shapes(g: UIGraph) -> str:
+    (left, left_text, right, right_text), (left_2, left_2_text, right_2, right_2_text) = STYLE_PAIRS
+    setup, (style_a_2, style_b_2) = _dual_style(
+        g, Prompt(left_text, f"Style A (left): {left}"), Prompt(right_text, f"Style B (right): {right}"),
+        EMPTY_AS_SOURCE, more_prompts=(Prompt(left_2_text, f"Style A (left): {left_2}"),
+                                       Prompt(right_2_text, f"Style B (right): {right_2}")))
+    pairs = ((left, setup.style_a, setup.style_b), (left_2, style_a_2, style_b_2))
+    for name, style_a, style_b in pairs:
+        for shape, label in MASK_SHAPES:
+            patched = g.add("CrossAttnInterpolate", {"shape": shape, "sharpness": 30.0, "transition_width": 1.0,
+                                                     "strength": 1.0}, title=f"{label}, {name} pair",
+                            inputs={"model": setup.checkpoint.model, "conditioning_b": (style_b, 0)})
+            sampled = _cycle_sample(g, setup, (patched, 0), (style_a, 0), cfg=15.0)
+            _decode_save(g, setup.checkpoint, (sampled, 0), f"Blendspace/xattn_{shape}_{name.lower()}")
+    return ("Seed 002, experiment D5 (cross-attention with the 'exp' and the 'linear' mask): the bear (image 4) with "
+            "both style pairs the source evaluates, Minecraft left / Van Gogh right and Mosaic left / Andy Warhol pop "
+            "right; each once with the sigmoid-30 mask ('exp') and once with a linear ramp over the whole width. "
+            "CycleDiffusion 99 DDIM steps, skip 10, eta 0.1, encoder 'A picture of a black bear walking on grass' at "
+            "CFG 1, decoder CFG 15, seed 42, 512x512 centre crop. The source repeats this on images 1, 2, 3, 4, 5, 7 "
+            "and 8: load each and change the subject in the prompts.")
+
+
 def dual_style_baselines(g: UIGraph) -> str:
     concat = Prompt(" A minecraft style black bear walking on grass on the left and a van gogh style black bear "
                     "walking on grass on the right", "Concatenated prompt (baseline D2)")
@@ -269,10 +303,12 @@ class MixRecipe:
 
 @dataclass(frozen=True)
 class MixingInputs:
-    """Nodes the mixing workflows share (each image's prompt, 512x512 image and latent; the guidance CLIP)."""
+    """Nodes the mixing workflows share (each image as loaded, its prompt, 512x512 image and latent; the
+    guidance CLIP)."""
 
     checkpoint: Checkpoint
     prompts: list[int]
+    loaded: list[int]
     images: list[int]
     latents: list[int]
     guidance_clip: int
@@ -300,14 +336,15 @@ class _CocaCaptioner:
                           inputs={"clip": self.checkpoint.clip, "text": (caption, 0)})
 
 
-def _mixing_inputs(g: UIGraph, content: MixSource, style: MixSource) -> MixingInputs:
-    """SD-1.4, each image with its prompt (typed, or a CoCa caption), resized to 512x512 and encoded, and the seed's
-    LAION ViT-B-32 guidance CLIP."""
-    checkpoint = _checkpoint(g, SD14)
+def _mixing_inputs(g: UIGraph, content: MixSource, style: MixSource, checkpoint_name: str = SD14) -> MixingInputs:
+    """SD-1.4 (or ``checkpoint_name``), each image with its prompt (typed, or a CoCa caption), resized to 512x512
+    and encoded, and the seed's LAION ViT-B-32 guidance CLIP."""
+    checkpoint = _checkpoint(g, checkpoint_name)
     captioner = _CocaCaptioner(g, checkpoint)
-    prompts, images, latents = [], [], []
+    prompts, loaded, images, latents = [], [], [], []
     for source, role in ((content, "Content"), (style, "Style")):
         image = _load_image(g, source.image, f"{role} image")
+        loaded.append(image)
         if source.prompt is None:
             prompts.append(captioner.prompt(image, role))
         else:
@@ -318,32 +355,43 @@ def _mixing_inputs(g: UIGraph, content: MixSource, style: MixSource) -> MixingIn
     guidance_clip = g.add("BlendspaceOpenClipLoader", {"clip_name": LAION_B32, "architecture": "ViT-B-32"},
                           title="Guidance CLIP (LAION ViT-B-32, laion2B-s34B-b79K)")
     negative = _encode_text(g, checkpoint, EMPTY_AS_SOURCE)
-    return MixingInputs(checkpoint, prompts, images, latents, guidance_clip, negative)
+    return MixingInputs(checkpoint, prompts, loaded, images, latents, guidance_clip, negative)
 
 
-def _images_mixing(g: UIGraph, content: MixSource, style: MixSource, recipe: MixRecipe) -> None:
-    mixing = _mixing_inputs(g, content, style)
+def _mix(g: UIGraph, mixing: MixingInputs, recipe: MixRecipe, prefix: str = "Blendspace/images_mixing",
+         label: str = "") -> None:
+    """One mix: the prompt slerp, the CLIP target from the images AS LOADED (as the source), and the guided
+    sampler from the slerp of the two noised 512x512 latents; decoded and saved."""
     content_prompt, style_prompt = mixing.prompts
     mixed_prompt = g.add("SlerpConditioning", {"t": recipe.prompt_style_strength, "mode": "whole tensor (source)",
-                                               "method": "slerp"}, title="slerp_prompt_style_strength",
+                                               "method": "slerp"}, title=f"slerp_prompt_style_strength{label}",
                          inputs={"conditioning_a": (content_prompt, 0), "conditioning_b": (style_prompt, 0)})
     target = g.add("BlendspaceSlerpClipImageEmbeds",
                    {"slerp_clip_image_style_strength": recipe.clip_image_style_strength},
-                   inputs={"open_clip": (mixing.guidance_clip, 0), "content_image": (mixing.images[0], 0),
-                           "style_image": (mixing.images[1], 0)})
+                   title=f"CLIP target from the original images{label}",
+                   inputs={"open_clip": (mixing.guidance_clip, 0), "content_image": (mixing.loaded[0], 0),
+                           "style_image": (mixing.loaded[1], 0)})
     sampled = g.add("ClipImageGuidanceSampler", {
         "seed": recipe.seed, **MIXING_SAMPLING, "denoise": recipe.noise_strength,
         "strength_mode": "diffusers (source)", "slerp_latent_style_strength": recipe.latent_style_strength,
-    }, inputs={"model": mixing.checkpoint.model, "positive": (mixed_prompt, 0), "negative": (mixing.negative, 0),
-               "latent_image": (mixing.latents[0], 0), "vae": mixing.checkpoint.vae,
-               "open_clip": (mixing.guidance_clip, 0), "target": (target, 0), "latent_style": (mixing.latents[1], 0)})
-    _decode_save(g, mixing.checkpoint, (sampled, 0), "Blendspace/images_mixing")
+    }, title=f"CLIP Image Guidance Sampler{label}",
+        inputs={"model": mixing.checkpoint.model, "positive": (mixed_prompt, 0), "negative": (mixing.negative, 0),
+                "latent_image": (mixing.latents[0], 0), "vae": mixing.checkpoint.vae,
+                "open_clip": (mixing.guidance_clip, 0), "target": (target, 0), "latent_style": (mixing.latents[1], 0)})
+    _decode_save(g, mixing.checkpoint, (sampled, 0), prefix)
 
 
-MIXING_NOTE = (" SD-1.4, 50 steps (DDIM stands in for the source's PNDM), CFG 9, CLIP guidance 100 with the exact "
+def _images_mixing(g: UIGraph, content: MixSource, style: MixSource, recipe: MixRecipe,
+                   checkpoint_name: str = SD14) -> None:
+    _mix(g, _mixing_inputs(g, content, style, checkpoint_name), recipe)
+
+
+MIXING_BASE = ("50 steps (DDIM stands in for the source's PNDM), CFG 9, CLIP guidance 100 with the exact "
                "gradient and the seed's LAION ViT-B-32 (put the repository's open_clip_model.safetensors and "
-               "open_clip_config.json in models/open_clip/CLIP-ViT-B-32-laion2B-s34B-b79K/), 512x512 (aspect not "
-               "kept, as the source).")
+               "open_clip_config.json in models/open_clip/CLIP-ViT-B-32-laion2B-s34B-b79K/), latents from the "
+               "images scaled to 512x512 (aspect not kept, as the source)")
+MIXING_SETTINGS = MIXING_BASE + ", the CLIP target from the images as loaded (shorter side 224, centre crop, as the source)."
+MIXING_NOTE = " SD-1.4, " + MIXING_SETTINGS
 
 
 def images_mixing_style_to_content(g: UIGraph) -> str:
@@ -382,13 +430,57 @@ def images_mixing_grid_search(g: UIGraph) -> str:
     }, inputs={"model": mixing.checkpoint.model, "content_positive": (content_prompt, 0),
                "style_positive": (style_prompt, 0), "negative": (mixing.negative, 0),
                "content_image": (mixing.images[0], 0), "style_image": (mixing.images[1], 0),
-               "vae": mixing.checkpoint.vae, "open_clip": (mixing.guidance_clip, 0)})
+               "vae": mixing.checkpoint.vae, "open_clip": (mixing.guidance_clip, 0),
+               "content_clip_image": (mixing.loaded[0], 0), "style_clip_image": (mixing.loaded[1], 0)})
     g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_grid"}, title="Grid, labelled", inputs={"images": (grid, 2)})
     g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_best"}, title="Best mix", inputs={"images": (grid, 0)})
     return ("Seed 000's 'find the best mix by complete enumeration' (its notebook is lost, so the grid is the README's "
             "advice: noise_strength 0.5-0.7 and the two presets' strengths 0.2 / 0.8), on E1's images and prompts, "
             "seed 117: 24 CLIP-guided runs scored by CLIP similarity to both images; the best is the highest lower "
-            "score. The report and the best strengths are outputs too (wire them into a mixing workflow)." + MIXING_NOTE)
+            "score. The report and the best strengths are outputs too (wire them into a mixing workflow). SD-1.4, "
+            + MIXING_SETTINGS)
+
+
+def images_mixing_sd2_base(g: UIGraph) -> str:
+    _images_mixing(g, MixSource("cat.jpeg", None), MixSource("bread.png", None),
+                   MixRecipe(seed=17, noise_strength=0.5, latent_style_strength=0.8, prompt_style_strength=0.15,
+                             clip_image_style_strength=0.15), checkpoint_name=SD2_BASE)
+    return ("Seed 000, experiment E3 (the stable-diffusion-2-base notebook, 'cat_bread'): SD-2-base "
+            "(512-base-ema), content cat, style bread, both prompts written by CoCa, seed 17, noise_strength 0.5, "
+            "latent 0.8, prompt 0.15, CLIP image 0.15. " + MIXING_SETTINGS)
+
+
+def images_mixing_load_by_parts(g: UIGraph) -> str:
+    _images_mixing(g, MixSource("boromir.jpg", None), MixSource("vazovskiy.jpg", None),
+                   MixRecipe(seed=17, noise_strength=0.6, latent_style_strength=0.8, prompt_style_strength=0.1,
+                             clip_image_style_strength=0.1))
+    return ("Seed 000, experiment E4 (the load-by-parts notebook, 'boromir_vazovskiy'): the notebook loads U-Net, "
+            "VAE, text encoder, PNDM scheduler and CLIP separately and turns on attention slicing to save memory; "
+            "ComfyUI manages memory itself, so one checkpoint loader does. Content boromir, style vazovskiy, CoCa "
+            "prompts, seed 17, noise_strength 0.6, latent 0.8, prompt 0.1, CLIP image 0.1." + MIXING_NOTE)
+
+
+def images_mixing_colab(g: UIGraph) -> str:
+    _images_mixing(g, MixSource("cat.jpeg", "abyssinians"),
+                   MixSource("bread.png", "whole wheat bread isolated on a white background"),
+                   MixRecipe(seed=17, noise_strength=0.4, latent_style_strength=0.25, prompt_style_strength=0.99,
+                             clip_image_style_strength=0.9))
+    return ("Seed 000, experiment E5 (the colab example, 'cat_bread'): content cat, style bread, the prompts CoCa "
+            "printed in the notebook typed in ('abyssinians' / 'whole wheat bread isolated on a white background'), "
+            "seed 17, noise_strength 0.4, latent 0.25, prompt 0.99, CLIP image 0.9." + MIXING_NOTE)
+
+
+def images_mixing_presets_compared(g: UIGraph) -> str:
+    mixing = _mixing_inputs(g, MixSource("shrek.jpg", "shrek"), MixSource("gigachad.jpg", "gigachad"))
+    _mix(g, mixing, MixRecipe(seed=17, noise_strength=0.5, latent_style_strength=0.8, prompt_style_strength=0.2,
+                              clip_image_style_strength=0.2), "Blendspace/style_to_content", " (style to content)")
+    _mix(g, mixing, MixRecipe(seed=17, noise_strength=0.5, latent_style_strength=0.2, prompt_style_strength=0.8,
+                              clip_image_style_strength=0.8), "Blendspace/content_to_style", " (content to style)")
+    return ("Seed 000, experiment E7 (the README's difference.png): the same content (shrek) and style (gigachad) "
+            "mixed with both presets side by side: 'style to content' noise_strength 0.5, latent 0.8, prompt 0.2, "
+            "CLIP image 0.2; 'content to style' noise_strength 0.5, latent 0.2, prompt 0.8, CLIP image 0.8. The "
+            "figure's seed and prompts are not documented: seed 17 and the prompts 'shrek' / 'gigachad' (E2's) "
+            "are used." + MIXING_NOTE)
 
 
 # --- seed 001: FlexDiffuse ------------------------------------------------------------------------------------
@@ -398,7 +490,8 @@ FLEX_NEGATIVE = Prompt("", "Negative (empty: FlexDiffuse's uncond)")
 FAITHFUL = {"token_alignment": "faithful (shifted, source)", "image_normalization": "faithful ([-1,1] pixels, source)"}
 
 
-def _flex_guides(g: UIGraph, checkpoint: Checkpoint, guide_text: str | None, concept: str | None) -> dict[str, Link]:
+def _flex_guides(g: UIGraph, checkpoint: Checkpoint, guide_text: str | None, concept: str | None,
+                 guide_image: str = "guide.png") -> dict[str, Link]:
     """The mapper's guide: a guide prompt (text-to-text tweening) or the guide image with CLIP vision; and the
     optional mapping concepts."""
     guides: dict[str, Link] = {}
@@ -407,19 +500,19 @@ def _flex_guides(g: UIGraph, checkpoint: Checkpoint, guide_text: str | None, con
         guides["guide_conditioning"] = (guide, 0)
     else:
         clip_vision = g.add("CLIPVisionLoader", {"clip_name": VIT_L})
-        guides.update(clip_vision=(clip_vision, 0), image=(_load_image(g, "guide.png", "Guide image"), 0))
+        guides.update(clip_vision=(clip_vision, 0), image=(_load_image(g, guide_image, "Guide image"), 0))
     if concept is not None:
         guides["concept_conditioning"] = (_encode_text(g, checkpoint, Prompt(concept, "Mapping concepts")), 0)
     return guides
 
 
 def _flexdiffuse(g: UIGraph, settings: dict, prompt: str, *, img2img: bool, guide_text: str | None = None,
-                 concept: str | None = None) -> None:
+                 concept: str | None = None, guide_image: str = "guide.png") -> None:
     """FlexDiffuse's mapper on the prompt, then img2img of ``init.png`` at diffusers strength 0.6 (``img2img``) or
     text-to-image at 512x512; DDIM 30 steps, CFG 8, seed 1337."""
     prompts = _prompted(g, SD14, Prompt(prompt, "Prompt"), FLEX_NEGATIVE)
     checkpoint = prompts.checkpoint
-    guides = _flex_guides(g, checkpoint, guide_text, concept)
+    guides = _flex_guides(g, checkpoint, guide_text, concept, guide_image)
     mapped = g.add("ImageEmbedToPromptMapper", settings, inputs={"conditioning": (prompts.positive, 0), **guides})
     mapped_prompts = Prompted(checkpoint, mapped, prompts.negative)
     if img2img:
@@ -487,6 +580,29 @@ def flexdiffuse_text_tween(g: UIGraph) -> str:
             "Linear Start 0.1, other settings at the README defaults; seed 1337, 30 steps, CFG 8.")
 
 
+def flexdiffuse_txt2img_baseline(g: UIGraph) -> str:
+    prompts = _prompted(g, SD14, Prompt(DEER, "Prompt"), FLEX_NEGATIVE)
+    empty = g.add("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 4})
+    sampled = g.add("KSampler", FLEX_SAMPLING.widgets(denoise=1.0),
+                    inputs=_sampler_links(prompts.checkpoint.model, prompts, "latent_image", (empty, 0)))
+    _decode_save(g, prompts.checkpoint, (sampled, 0), "Blendspace/flexdiffuse_base")
+    return ("Seed 001, experiment F1 ('deer_base'): the README's text-to-image baseline without any guide, the deer "
+            "prompt, SD-1.4, 30 steps, CFG 8, seed 1337, 512x512, 4 images (the source draws them one after another "
+            "from one generator, ComfyUI as one batch, so the pictures differ). DDIM stands in for the source's "
+            "PNDM. Compare with the guided deer workflows (F2-F5).")
+
+
+def flexdiffuse_turtle_strong_guide(g: UIGraph) -> str:
+    _flexdiffuse(g, {"threshold_mult": 1.0, "threshold_floor": 0.1, "clustered": 0.0, "linear_start": 0.0,
+                     "linear_end": 1.0, "max_guidance": 1.0, "header_max": 0.0, **FAITHFUL},
+                 "a photo of a turtle, hd 8k, dlsr photo", img2img=False, guide_image="deer_mod.webp")
+    return ("Seed 001, experiment F6 ('turtle_to_rock_monkey'): text-to-image of 'a photo of a turtle, hd 8k, dlsr "
+            "photo' with the strong guide deer_mod: Threshold 1.0 at floor 0.1, Clustered 0, Linear 0 -> 1.0, Max "
+            "Image Guidance 1.0, header 0, Best Fit with reuse; the source's quirks kept (faithful alignment, float32 "
+            "similarities, [-1,1] pixels after the 512/64 resize). Seed 1337, 30 steps, CFG 8. The README: at max "
+            "guidance 0.2 it is still a turtle.")
+
+
 # --- seeds 003 and 004: img2img blog and StableFused ----------------------------------------------------------
 
 
@@ -521,9 +637,45 @@ def sketch_to_picture(g: UIGraph) -> str:
             "empty negative, fixed seed. The blog's exact prompt and seed are not given; change them freely.")
 
 
-def _guidance_scale(g: UIGraph, checkpoint: Checkpoint, scale: float) -> int:
+BLOG_SAMPLING = Sampling(seed=343, steps=50, cfg=9.0)
+ARTISTS = ("alfred sisley", "carl rungius", "paul hedley", "leonardo da vinci")
+
+
+def img2img_artist_variations(g: UIGraph) -> str:
+    checkpoint = _checkpoint(g, SD21_768)
+    negative = _encode_text(g, checkpoint, EMPTY_BLOG_NEGATIVE)
+    latent = _image_latent(g, checkpoint, "flowers.jpg", "Your photo (flowers)", STRETCH_768)
+    for artist in ARTISTS:
+        prompts = Prompted(checkpoint, _encode_text(g, checkpoint, Prompt(f"flowers by {artist}",
+                                                                          f"Prompt + ' by {artist}'")), negative)
+        sampled = g.add("BlendspaceStrengthSweep", BLOG_SAMPLING.widgets(strength_mode="diffusers (source)",
+                                                                         strength_list="0.8"),
+                        title=f"img2img 0.8, {artist}", inputs=_sampler_links(checkpoint.model, prompts, "latent",
+                                                                             (latent, 0)))
+        _decode_save(g, checkpoint, (sampled, 0), f"Blendspace/flowers_{artist.replace(' ', '_')}")
+    return ("Seed 003, experiment B1 (the blog's 'Example', flowers_variations): one flowers photo, img2img at "
+            "strength 0.8 with one fixed seed, the prompt varied by the artist appended as ' by <artist>'; SD-2.1 768 "
+            "with Euler, 50 steps, CFG 9, empty negative, image resized to 768x768 (aspect not kept). The blog gives "
+            "neither its prompts nor its seed: 'flowers by <artist>' with four artists the seed names elsewhere and "
+            "seed 343 are used; change them freely.")
+
+
+def img2img_strength_grid(g: UIGraph) -> str:
+    prompts = _prompted(g, SD21_768, Prompt("superman by carl rungius, paul hedley", "Prompt + ' by <artist>'"),
+                        EMPTY_BLOG_NEGATIVE)
+    sweep = _strength_sweep(g, prompts, "superman.jpg", "Your image (superman)",
+                            BLOG_SAMPLING.widgets(start=0.05, stop=1.0, step=0.25), node_title="Strength sweep")
+    _decode_save(g, prompts.checkpoint, (sweep, 0), "Blendspace/superman_strengths")
+    return ("Seed 003, experiment B3 (the blog's 'Strength parameter', superman_varystrength): one image, one fixed "
+            "seed, increasing strength. The notebook run: prompt 'superman' with style 'carl rungius, paul hedley', "
+            "seed 343, strengths 0.05, 0.30, 0.55, 0.80 (numpy arange 0.05 to 1 step 0.25); the blog's figure goes "
+            "from 0.1 to 0.95 (set start/stop/step or strength_list). SD-2.1 768 with Euler, 50 steps, CFG 9, empty "
+            "negative, 768x768.")
+
+
+def _guidance_scale(g: UIGraph, checkpoint: Checkpoint, scale: float, title: str | None = None) -> int:
     """Blendspace's guidance scale patch with StableFused's rescale 0.7."""
-    return g.add("BlendspaceGuidanceScale", {"guidance_scale": scale, "guidance_rescale": 0.7},
+    return g.add("BlendspaceGuidanceScale", {"guidance_scale": scale, "guidance_rescale": 0.7}, title=title,
                  inputs={"model": checkpoint.model})
 
 
@@ -594,26 +746,82 @@ def guidance_scale_study(g: UIGraph) -> str:
             "as StableFused. 0 gives the negative prompt's image, below 0 the 'opposite' of the prompt.")
 
 
+ALIEN = ("Photorealistic illustration of a mystical alien creature, magnificent, strong, atomic, tyrannic, predator, "
+         "unforgiving, full-body image")
+ROBOT = ("Large futuristic mechanical robot in the foreground of a baroque-style battle scene, photorealistic, high "
+         "quality, 8k")
+
+
+def guidance_steps_grid(g: UIGraph) -> str:
+    prompts = _prompted(g, SD15, Prompt(ALIEN, "Prompt"), STABLEFUSED_NEGATIVE)
+    empty = _empty_latent_512(g)
+    grid = g.add("BlendspaceGuidanceGrid", {"seed": 42, "sampler_name": "euler", "scheduler": "normal",
+                                            "steps_list": "3, 6, 12, 20, 25", "guidance_scales": "-1.5:15:1.5",
+                                            "guidance_rescale": 0.7},
+                 inputs={**_sampler_links(prompts.checkpoint.model, prompts, "latent", (empty, 0)),
+                         "vae": prompts.checkpoint.vae})
+    g.add("SaveImage", {"filename_prefix": "Blendspace/guidance_vs_steps"}, title="Grid (rows: steps, columns: scale)",
+          inputs={"images": (grid, 1)})
+    return ("Seed 004, experiment S6 ('effect-of-guidance-scale-vs-steps'): SD-1.5, seed 42, the alien creature "
+            "prompt, StableFused's negative, steps 3, 6, 12, 20, 25 (rows) x guidance -1.5 to 15 in steps of 1.5 "
+            "(12 columns), guidance rescale 0.7 as StableFused: 60 runs on one labelled sheet. Euler stands in for "
+            "the source's PNDM.")
+
+
+def latent_variations(g: UIGraph) -> str:
+    prompts = _prompted(g, SD15, Prompt(ROBOT, "Prompt"), STABLEFUSED_NEGATIVE)
+    checkpoint = prompts.checkpoint
+    empty = _empty_latent_512(g)
+    base_model = _guidance_scale(g, checkpoint, 10.0, "Base image: guidance 10")
+    base = g.add("KSampler", Sampling(seed=44, steps=20, cfg=10.0).widgets(denoise=1.0), title="Base image (seed 44)",
+                 inputs=_sampler_links((base_model, 0), prompts, "latent_image", (empty, 0)))
+    _decode_save(g, checkpoint, (base, 0), "Blendspace/walk_base")
+    walk_model = _guidance_scale(g, checkpoint, 7.5, "Variations: guidance 7.5")
+    varied = g.add("BlendspaceLatentVariations", Sampling(seed=44, steps=20, cfg=7.5).widgets(
+        strength=0.25, count=4, variation_seed=45), inputs=_sampler_links((walk_model, 0), prompts, "latent", (empty, 0)))
+    _decode_save(g, checkpoint, (varied, 0), "Blendspace/walk_variations")
+    return ("Seed 004, experiment S7 (the latent_walk notebook's walk around one latent): SD-1.5, the robot prompt, "
+            "StableFused's negative, seed 44; the base image at 20 steps, guidance 10; four variations of the same "
+            "starting noise at strength 0.25 ((1 - 0.25)·z + 0.25·fresh noise, standardised), 20 steps, guidance "
+            "7.5; guidance rescale 0.7 throughout, as StableFused. Euler stands in for the source's PNDM.")
+
+
 WORKFLOWS: dict[str, tuple[Callable[[UIGraph], str], str, str]] = {
     "images_mixing_style_to_content": (images_mixing_style_to_content, "CLIP-guided mixing, style to content (E1)",
                                        "000"),
     "images_mixing_content_to_style": (images_mixing_content_to_style, "CLIP-guided mixing, content to style (E2)",
                                        "000"),
     "images_mixing_coca": (images_mixing_coca, "CLIP-guided mixing with CoCa captions as prompts (E6)", "000"),
+    "images_mixing_sd2_base": (images_mixing_sd2_base, "CLIP-guided mixing on SD-2-base, cat and bread (E3)", "000"),
+    "images_mixing_load_by_parts": (images_mixing_load_by_parts, "CLIP-guided mixing, boromir and vazovskiy (E4)",
+                                    "000"),
+    "images_mixing_colab": (images_mixing_colab, "CLIP-guided mixing with the colab's printed CoCa prompts (E5)",
+                            "000"),
+    "images_mixing_presets_compared": (images_mixing_presets_compared,
+                                       "Style-to-content vs content-to-style presets side by side (E7)", "000"),
     "images_mixing_grid_search": (images_mixing_grid_search, "Find the best mix: parameter grid scored by CLIP", "000"),
     "dual_style_epsilon": (dual_style_epsilon, "Dual-style epsilon blend (D3)", "002"),
     "dual_style_cross_attention": (dual_style_cross_attention, "Dual-style cross-attention (D4)", "002"),
     "dual_style_baselines": (dual_style_baselines, "Prompt concatenation and pixel interpolation (D2, D6)", "002"),
+    "dual_style_mask_shapes": (dual_style_mask_shapes, "Cross-attention with the exp vs the linear mask, two style "
+                                                       "pairs (D5)", "002"),
+    "flexdiffuse_txt2img_baseline": (flexdiffuse_txt2img_baseline, "FlexDiffuse's text-to-image baseline (F1)", "001"),
     "flexdiffuse_defaults": (flexdiffuse_defaults, "FlexDiffuse Linear + Threshold + Clustered, img2img (F2/F3)", "001"),
     "flexdiffuse_threshold": (flexdiffuse_threshold, "FlexDiffuse tuned Threshold, img2img (F4/F5)", "001"),
     "flexdiffuse_concepts": (flexdiffuse_concepts, "FlexDiffuse concept mapping (F7)", "001"),
     "flexdiffuse_text_tween": (flexdiffuse_text_tween, "FlexDiffuse text-to-text tweening (F8)", "001"),
+    "flexdiffuse_turtle_strong_guide": (flexdiffuse_turtle_strong_guide, "FlexDiffuse turtle with a strong guide (F6)",
+                                        "001"),
+    "img2img_artist_variations": (img2img_artist_variations, "img2img artist-style variations at 0.8 (B1)", "003"),
+    "img2img_strength_grid": (img2img_strength_grid, "img2img strength grid (B3)", "003"),
     "img2img_strength_sweep_gif": (strength_sweep_gif, "img2img strength sweep to morph GIF (B4/B5)", "003"),
     "sketch_to_picture": (sketch_to_picture, "Sketch to picture with img2img (B2)", "003"),
     "image_to_image_replay": (image_to_image_replay, "Image-to-image with the denoising process (S3/S4)", "004"),
     "latent_walk": (latent_walk, "Latent walk between seeds and prompts (S8)", "004"),
     "denoising_replay": (denoising_replay, "Text-to-image with the denoising process (S1/S2)", "004"),
     "guidance_scale_study": (guidance_scale_study, "Zero and negative guidance (S5)", "004"),
+    "guidance_steps_grid": (guidance_steps_grid, "Guidance scale x steps grid (S6)", "004"),
+    "latent_variations": (latent_variations, "Variations around one latent (S7)", "004"),
 }
 
 

@@ -189,6 +189,20 @@ def _add_build(sub) -> None:
     p_build.set_defaults(func=build_workflows)
 
 
+def thumbnails(args) -> int:
+    from .thumbnails import readme_captions, write_thumbnails
+    written = write_thumbnails(Path(args.dest), readme_captions())
+    print(f"blendspace: {len(written)} thumbnail(s) written to {args.dest}", file=sys.stderr)
+    return 0
+
+
+def _add_thumbnails(sub) -> None:
+    p_thumbs = sub.add_parser("thumbnails", help="(developers) draw workflows/<name>.jpg, a diagram of each workflow")
+    p_thumbs.add_argument("--dest", default=str(REPO / "workflows"),
+                          help="folder of the workflow files; the thumbnails are written beside them")
+    p_thumbs.set_defaults(func=thumbnails)
+
+
 def _add_evaluate(sub) -> None:
     p_eval = sub.add_parser("evaluate", help="seed 002's evaluation (CLIP, dCLIP, left/right, PSNR, SSIM, L2, seam TV, "
                                              "Gram) of a folder of results")
@@ -213,10 +227,10 @@ def _add_evaluate(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m blendspace`` parser with its four commands."""
+    """The ``python -m blendspace`` parser with its five commands."""
     parser = argparse.ArgumentParser(prog="python -m blendspace", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_serve, _add_run, _add_build, _add_evaluate):
+    for add in (_add_serve, _add_run, _add_build, _add_thumbnails, _add_evaluate):
         add(sub)
     return parser
 

@@ -250,6 +250,9 @@ def smoke_prompt(prompt: dict) -> tuple[dict, list[str]]:
             if isinstance(value, int) and value > SMOKE_MAX_SIZE:
                 node["inputs"][key] = SMOKE_MAX_SIZE
                 notes.append(f"node {nid}: {key} {value} -> {SMOKE_MAX_SIZE}")
+        if isinstance(node["inputs"].get("steps_list"), str):  # a grid's rows of step counts
+            notes.append(f"node {nid}: steps_list {node['inputs']['steps_list']!r} -> '1, 2'")
+            node["inputs"]["steps_list"] = "1, 2"
         if ctype == "BlendspaceCycleDiffusionInvert":
             node["inputs"]["skip_steps"] = min(node["inputs"].get("skip_steps", 0), SMOKE_MAX_STEPS - 1)
     return prompt, notes

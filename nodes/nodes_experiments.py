@@ -1,7 +1,8 @@
 """The img2img and StableFused experiments (seeds 003 and 004) as nodes.
 
-Strength sweep, animated GIF, latent walk, denoising replay and zero / negative guidance. Math:
-``blendspace/strength_sweep.py``, ``animation.py``, ``slerp.py``, ``guidance.py``.
+Strength sweep, animated GIF, latent walk, variations around one latent, denoising replay, zero /
+negative guidance and the guidance × steps grid. Math: ``blendspace/strength_sweep.py``,
+``animation.py``, ``slerp.py``, ``latents.py``, ``guidance.py``, ``contact_sheet.py``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import torch
 
 from ..blendspace.animation import save_gif
 from ..blendspace.conditioning import combine_conditionings
+from ..blendspace.contact_sheet import annotate, tile
 from ..blendspace.errors import BlendspaceInputError
+from ..blendspace.grid_search import parse_values
 from ..blendspace.guidance import guided_epsilon
-from ..blendspace.latents import samples_of
+from ..blendspace.latents import perturbed_latents, samples_of
 from ..blendspace.slerp import interpolation_weights, lerp, slerp
 from ..blendspace.strength_sweep import STRENGTH_MODES, arange_strengths, diffusers_start_step, parse_strengths
 from . import comfy_compat
@@ -310,14 +313,134 @@ class GuidanceScale:
         }
 
     def patch(self, model, guidance_scale, guidance_rescale):
-        scale, phi = float(guidance_scale), float(guidance_rescale)
-
-        def cfg_function(args):
-            return guided_epsilon(args["cond"], args["uncond"], scale, phi)
-
-        m = model.clone()
-        m.set_model_sampler_cfg_function(cfg_function, disable_cfg1_optimization=True)
-        return (m,)
+        return (_any_scale_model(model, float(guidance_scale), float(guidance_rescale)),)
 
 
-NODES = [StrengthSweep, SaveAnimatedGIF, LatentWalk, DenoisingReplay, GuidanceScale]
+def _any_scale_model(model, scale: float, phi: float):
+    """A clone of ``model`` whose CFG is ``guided_epsilon`` at ``scale`` with rescale ``phi``."""
+    def cfg_function(args):
+        return guided_epsilon(args["cond"], args["uncond"], scale, phi)
+
+    m = model.clone()
+    m.set_model_sampler_cfg_function(cfg_function, disable_cfg1_optimization=True)
+    return m
+
+
+class LatentVariations:
+    NODE_ID = "BlendspaceLatentVariations"
+    DISPLAY_NAME = "Latent Variations (walk around one latent)"
+    CATEGORY = "Blendspace/experiments"
+    DESCRIPTION = (
+        "Seed 004's walk around one latent (StableFused's modify_latent): the seed's starting noise z is mixed with "
+        "`count` fresh noises n as (1 - strength)·z + strength·n, the batch is standardised with one mean and "
+        "standard deviation (as the source), and each result is sampled as text-to-image. Small strengths (source: "
+        "0.25; its default 0.2) give images similar to the seed's own; 1 gives unrelated ones.")
+    SEARCH_ALIASES = ["similar images", "variations", "modify latent", "latent walk around", "stablefused"]
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latents",)
+    OUTPUT_TOOLTIPS = ("One sampled latent per variation, in order.",)
+    FUNCTION = "vary"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The model to sample with."}),
+                "positive": ("CONDITIONING", {"tooltip": "The prompt of every variation."}),
+                "negative": ("CONDITIONING", {"tooltip": "The negative prompt of every variation."}),
+                "latent": ("LATENT", {"tooltip": "An empty latent of the wanted size (batch 1)."}),
+                **sampler_inputs(20, 7.5, seed_tip="Seed of the base noise z, the latent walked around (source: 44; "
+                                                   "strength 0 gives the seed's own image, up to the standardisation).",
+                                 cfg_tip="CFG of the variations (source: 7.5; its base image used 10)."),
+                "strength": ("FLOAT", {"default": 0.25, "min": 0.0, "max": 1.0, "step": 0.01,
+                                       "tooltip": "How much fresh noise each variation mixes in: 0 = the base latent, "
+                                                  "1 = new noise (source: 0.25; its default 0.2)."}),
+                "count": ("INT", {"default": 4, "min": 1, "max": 256, "tooltip": "Number of variations (source: 4)."}),
+                "variation_seed": ("INT", {"default": 1, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
+                                           "tooltip": "Seed of the fresh noises the variations mix in."}),
+            }
+        }
+
+    def vary(self, model, positive, negative, latent, seed, steps, cfg, sampler_name, scheduler, strength, count,
+             variation_seed):
+        samples = samples_of(latent, "latent")
+        if samples.shape[0] != 1:
+            raise BlendspaceInputError(f"the latent has a batch of {samples.shape[0]}; variations start from one empty "
+                                       "latent (batch 1), the node makes the batch.")
+        _, base = comfy_compat.prepare_noise(model, latent, seed)
+        batch = {"samples": samples.repeat(count, 1, 1, 1)}
+        _, fresh = comfy_compat.prepare_noise(model, batch, variation_seed)
+        noise = perturbed_latents(base, fresh, float(strength)).to(base.dtype)
+        progress = comfy_compat.Progress(steps)
+        out = comfy_compat.ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, batch,
+                                   noise=noise, callback=progress.step_callback(0))
+        return (_frames_latent(latent, [out]),)
+
+
+class GuidanceGrid:
+    NODE_ID = "BlendspaceGuidanceGrid"
+    DISPLAY_NAME = "Guidance Scale × Steps Grid"
+    CATEGORY = "Blendspace/experiments"
+    DESCRIPTION = (
+        "Seed 004's guidance-scale experiments as one node: the same prompt and seed sampled for every combination "
+        "of a list of step counts (rows) and a list of guidance scales (columns, zero and negative allowed, as Any "
+        "Guidance Scale), with the optional guidance rescale. Returns every latent, a sheet labelled with each "
+        "cell's steps and scale, and the labels. Source (S6): steps 3, 6, 12, 20, 25 × scales -1.5 to 15 step 1.5.")
+    SEARCH_ALIASES = ["cfg grid", "guidance grid", "xy plot", "steps vs guidance", "negative guidance"]
+    RETURN_TYPES = ("LATENT", "IMAGE", "STRING")
+    RETURN_NAMES = ("latents", "grid", "labels")
+    OUTPUT_TOOLTIPS = ("Every cell's latent, row by row (steps) and column by column (scales).",
+                       "All cells decoded on one sheet, each labelled with its steps and scale.",
+                       "Each cell's steps and scale, one line per cell in grid order.")
+    FUNCTION = "grid"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        inputs = sampler_inputs(20, 7.5, seed_tip="Seed of the starting noise, the same for every cell (source: 42).")
+        for k in ("steps", "cfg"):
+            inputs.pop(k)
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The model to sample with."}),
+                "positive": ("CONDITIONING", {"tooltip": "The prompt of every cell."}),
+                "negative": ("CONDITIONING", {"tooltip": "The negative prompt of every cell."}),
+                "latent": ("LATENT", {"tooltip": "An empty latent of the wanted size (batch 1)."}),
+                "vae": ("VAE", {"tooltip": "Decodes the cells for the labelled grid sheet."}),
+                **inputs,
+                "steps_list": ("STRING", {"default": "3, 6, 12, 20, 25",
+                                          "tooltip": "Step counts, one row each: '3, 6, 12' or a range '4:20:4' "
+                                                     "(start:stop:step, stop included). Source: 3, 6, 12, 20, 25."}),
+                "guidance_scales": ("STRING", {"default": "-1.5:15:1.5",
+                                               "tooltip": "Guidance scales, one column each (-30 to 30): '0, 7.5' or "
+                                                          "a range. Source: -1.5 to 15 in steps of 1.5 (12 values)."}),
+                "guidance_rescale": ("FLOAT", {"default": 0.7, "min": 0.0, "max": 1.0, "step": 0.01,
+                                               "tooltip": "Guidance rescale φ for every cell (StableFused: 0.7; 0 = "
+                                                          "plain CFG)."}),
+            }
+        }
+
+    def grid(self, model, positive, negative, latent, vae, seed, sampler_name, scheduler, steps_list, guidance_scales,
+             guidance_rescale):
+        samples = samples_of(latent, "latent")
+        if samples.shape[0] != 1:
+            raise BlendspaceInputError(f"the latent has a batch of {samples.shape[0]}; the grid samples one image per "
+                                       "cell from an empty latent of batch 1.")
+        steps = [int(round(v)) for v in parse_values(steps_list, "steps_list", 1, 10000)]
+        scales = parse_values(guidance_scales, "guidance_scales", -30.0, 30.0)
+        cells = [(n, g) for n in steps for g in scales]
+        progress = comfy_compat.Progress(sum(n for n, _ in cells))
+        outs, images, done = [], [], 0
+        for n, g in cells:
+            progress.check()
+            m = _any_scale_model(model, float(g), float(guidance_rescale))
+            out = comfy_compat.ksample(m, seed, n, 1.0, sampler_name, scheduler, positive, negative, latent,
+                                       callback=progress.step_callback(done))
+            done += n
+            progress.advance(n)
+            outs.append(out)
+            images.append(annotate(vae.decode(out).float().cpu().clamp(0, 1)[:1], f"steps {n}\nscale {g:g}"))
+        labels = "\n".join(f"steps {n}, scale {g:g}" for n, g in cells)
+        return (_frames_latent(latent, outs), tile(torch.cat(images), len(scales)), labels)
+
+
+NODES = [StrengthSweep, SaveAnimatedGIF, LatentWalk, DenoisingReplay, GuidanceScale, LatentVariations, GuidanceGrid]

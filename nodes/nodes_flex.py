@@ -11,7 +11,7 @@ import logging
 
 import torch
 
-from ..blendspace.clip_preprocess import OPENAI_MEAN, OPENAI_STD, centre_square_pixels
+from ..blendspace.clip_preprocess import OPENAI_MEAN, OPENAI_STD, centre_square_pixels, source_resize_512
 from ..blendspace.conditioning import check_conditioning
 from ..blendspace.errors import BlendspaceInputError
 from ..blendspace.flex_mapping import (
@@ -44,7 +44,8 @@ def image_tokens(clip_vision, clip_vision_output=None, image=None, faithful: boo
         comfy.model_management.load_model_gpu(clip_vision.patcher)
         device = getattr(clip_vision, "load_device", comfy.model_management.get_torch_device())
         size = int(getattr(clip_vision, "image_size", 224))
-        px = centre_square_pixels(image[:1].to(device), size, faithful, getattr(clip_vision, "image_mean", OPENAI_MEAN),
+        picture = source_resize_512(image[:1]) if faithful else image[:1]  # the source's long-side-512 resize
+        px = centre_square_pixels(picture.to(device), size, faithful, getattr(clip_vision, "image_mean", OPENAI_MEAN),
                                   getattr(clip_vision, "image_std", OPENAI_STD))
         hidden = model(pixel_values=px, intermediate_output=-2)[0]
     else:
@@ -108,12 +109,16 @@ class ImageEmbedToPromptMapper:
                                                         "'Reuse Latents': on)."}),
                 "token_alignment": (list(ALIGNMENTS), {"default": "corrected",
                                                        "tooltip": "corrected (default): each token blends with its own "
-                                                                  "match. faithful: the source's off-by-one (token k "
-                                                                  "gets token k+1's match), to reproduce its images."}),
+                                                                  "match; similarities in float64; concepts are also "
+                                                                  "mapped for a guide prompt. faithful: as the source, "
+                                                                  "the off-by-one (token k gets token k+1's match), "
+                                                                  "similarities in float32, concepts mapped only for "
+                                                                  "a guide image."}),
                 "image_normalization": (list(NORMALIZATIONS), {"default": NORMALIZATIONS[0],
-                                                               "tooltip": "corrected (default): CLIP's normalisation of "
-                                                                          "[0,1] pixels. faithful: the source applies it "
-                                                                          "to [-1,1] pixels (needs the IMAGE input)."}),
+                                                               "tooltip": "corrected (default): [0,1] pixels. faithful: "
+                                                                          "as the source, long side 512, short side a "
+                                                                          "multiple of 64, then CLIP's normalisation on "
+                                                                          "[-1,1] pixels (needs the IMAGE input)."}),
                 "mode": (list(MODES), {"default": "tween prompt",
                                        "tooltip": "tween prompt: blend the prompt toward the guide. direct image "
                                                   "guidance: replace the prompt by the first 77 image tokens (the "
@@ -128,7 +133,9 @@ class ImageEmbedToPromptMapper:
                                                "clip_vision_output)."}),
                 "concept_conditioning": ("CONDITIONING", {"tooltip": "Optional 'mapping concepts' prompt (e.g. 'creepy "
                                                                      "tree'): prompt tokens that match a concept (> 0.9) "
-                                                                     "are replaced by that concept's image token."}),
+                                                                     "are replaced by that concept's guide token (with a "
+                                                                     "guide prompt only in corrected alignment; the "
+                                                                     "source maps concepts for guide images only)."}),
                 "guide_conditioning": ("CONDITIONING", {"tooltip": "Text-to-text tweening: a guide PROMPT instead of an "
                                                                    "image (source experiment F8)."}),
             },
@@ -151,7 +158,7 @@ class ImageEmbedToPromptMapper:
                                            "guide_conditioning for text-to-text tweening.")
             guide = image_tokens(clip_vision, clip_vision_output, image, image_normalization == NORMALIZATIONS[1])
             guide_name = "the CLIP vision model"
-        concept = _first_tokens(concept_conditioning, "concept_conditioning") if concept_conditioning is not None else None
+        concept = _concept_tokens(concept_conditioning, guide_conditioning is not None, token_alignment)
         width = conditioning[0][0].shape[-1]
         ch = channel_slice(width, guide.shape[-1], guide_name)
         if concept is not None:
@@ -170,7 +177,7 @@ class ImageEmbedToPromptMapper:
                         res = tween(txt, guide, cfg)
                         mixed = res.tokens
                         if concept is not None:
-                            mixed, _ = concept_map(mixed, txt, guide, concept)
+                            mixed, _ = concept_map(mixed, txt, guide, concept, dtype=cfg.dtype)
                         if preview is None:
                             preview = _preview(res, cfg)
                     new[b, start:start + TOKENS, ch] = mixed.to(device=new.device, dtype=new.dtype)
@@ -178,6 +185,18 @@ class ImageEmbedToPromptMapper:
         if preview is None:
             preview = "direct image guidance: the prompt tokens were replaced by the first 77 image tokens"
         return (out, preview)
+
+
+def _concept_tokens(concept_conditioning, text_guide: bool, token_alignment: str):
+    """The concept prompt's tokens, or None: not connected, or a guide prompt in faithful alignment (the source
+    maps concepts only when it guides with an image)."""
+    if concept_conditioning is None:
+        return None
+    if text_guide and token_alignment == ALIGNMENTS[1]:
+        log.warning("Blendspace: faithful alignment maps concepts only with a guide image, as the source; "
+                    "concept_conditioning is ignored for the guide prompt (choose corrected to use it).")
+        return None
+    return _first_tokens(concept_conditioning, "concept_conditioning")
 
 
 def _preview(res, cfg: FlexSettings) -> str:

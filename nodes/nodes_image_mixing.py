@@ -14,7 +14,7 @@ import copy
 
 import torch
 
-from ..blendspace.clip_guidance import embed_latent, guided_denoised, mixed_target
+from ..blendspace.clip_guidance import GUIDANCE_RESIZES, HEUN_TYPE, StepClock, embed_latent, guided_denoised, mixed_target
 from ..blendspace.conditioning import combine_conditionings
 from ..blendspace.contact_sheet import annotate, tile
 from ..blendspace.errors import BlendspaceInputError
@@ -102,21 +102,21 @@ class _Guidance:
 
     def __init__(self, vae, tower: ImageTower, target: ClipTarget, scale: float, exact: bool, num_cutouts: int,
                  sigma_range: tuple[float, float], every: int, seed: int, copies: dict | None = None,
-                 parametrisation: str = "k-diffusion"):
+                 parametrisation: str = "k-diffusion", resize: str = GUIDANCE_RESIZES[0]):
         self.vae, self.tower, self.target = vae, tower, target
         self.parametrisation = parametrisation
         self.scale, self.exact, self.num_cutouts = float(scale), exact, int(num_cutouts)
         self.sigma_start, self.sigma_end = sigma_range
-        self.every = max(1, int(every))
+        self.clock = StepClock(every)
+        self.resize = resize
         self.generator = torch.Generator().manual_seed(seed)
         self.shared = copies is not None
         self.cache: dict = copies if copies is not None else {}
-        self.calls = 0
 
     def release(self) -> None:
         if not self.shared:
             self.cache.clear()
-        self.calls = 0
+        self.clock.reset()
 
     def _frozen_copy(self, module, device):
         with torch.inference_mode(False):
@@ -144,19 +144,21 @@ class _Guidance:
 
         tower = self.tower
         return lambda s: embed_latent(s, decode, lambda px: tower.embed(cache["clip"], px), tower.size, tower.mean,
-                                      tower.std, self.num_cutouts, self.generator)
+                                      tower.std, self.num_cutouts, self.generator, self.resize)
 
-    def _active(self, sigma) -> bool:
+    def _active(self, sigma, model_options: dict) -> bool:
+        """In the window and on a guided step (sampler steps: the schedule of our own sampler's run, else the one
+        current ComfyUI passes as ``sample_sigmas``, else distinct sigmas)."""
         s_now = float(sigma.reshape(-1)[0])
         if self.scale == 0 or not (self.sigma_end <= s_now <= self.sigma_start):
             return False
-        self.calls += 1
-        return (self.calls - 1) % self.every == 0
+        schedule = model_options.get("transformer_options", {}).get("sample_sigmas")
+        return self.clock.guided(s_now, None if schedule is None else schedule.reshape(-1).tolist())
 
     def __call__(self, args):
         import comfy.model_management
         denoised, x, sigma, model = args["denoised"], args["input"], args["sigma"], args["model"]
-        if not self._active(sigma):
+        if not self._active(sigma, args.get("model_options") or {}):
             return denoised
         comfy.model_management.throw_exception_if_processing_interrupted()
         cache = self._copies(model, x.device)
@@ -212,19 +214,32 @@ def _guidance_inputs() -> dict:
                                                                               "(upstream default 4)."}),
         **percent_inputs("guidance acts"),
         "every_n_steps": ("INT", {"default": 1, "min": 1, "max": 1000,
-                                  "tooltip": "Guide only every n-th step in the window (1 = every step, as the source)."}),
+                                  "tooltip": "Guide only every n-th sampler step in the window (1 = every step, as the "
+                                             "source). Steps, not model calls: Heun's or DPM2's second evaluation "
+                                             "shares its step's decision."}),
     }
+
+
+GUIDANCE_RESIZE_INPUT = {
+    "guidance_resize": (list(GUIDANCE_RESIZES), {"default": GUIDANCE_RESIZES[0],
+                                                  "tooltip": "How the decoded image is resized to CLIP's 224 px each "
+                                                             "guided step. bilinear (source, default): as the source's "
+                                                             "Resize(224). bicubic: smoother; the pack's earlier "
+                                                             "behaviour."}),
+}
 
 
 def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutouts, num_cutouts,
                    start_percent, end_percent, every_n_steps, seed=0, clip_vision=None, open_clip=None,
-                   copies: dict | None = None) -> _Guidance:
+                   copies: dict | None = None, guidance_resize=GUIDANCE_RESIZES[0]) -> _Guidance:
     if not isinstance(target, dict) or "embeds" not in target:
         raise BlendspaceInputError("target must come from Slerp CLIP Image Embeds.")
     if gradient not in GRADIENTS:
         raise BlendspaceInputError(f"gradient must be one of {GRADIENTS}")
     if start_percent > end_percent:
         raise BlendspaceInputError(f"start_percent ({start_percent}) is after end_percent ({end_percent}).")
+    if guidance_resize not in GUIDANCE_RESIZES:
+        raise BlendspaceInputError(f"guidance_resize must be one of {GUIDANCE_RESIZES}")
     kind = comfy_compat.require_prediction(model, ("eps", "v", "flow"), "CLIP image guidance")
     tower = ImageTower(clip_vision, open_clip)
     if tower.dim is not None and tower.dim != target["dim"]:
@@ -232,7 +247,7 @@ def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutout
                                    f"{tower.dim}-d embeddings: use the same model for both.")
     return _Guidance(vae, tower, target, clip_guidance_scale, gradient == GRADIENTS[0],
                      num_cutouts if use_cutouts else 0, comfy_compat.percent_sigmas(model, start_percent, end_percent),
-                     every_n_steps, seed, copies, "flow" if kind == "flow" else "k-diffusion")
+                     every_n_steps, seed, copies, "flow" if kind == "flow" else "k-diffusion", guidance_resize)
 
 
 class ClipImageGuidance:
@@ -255,7 +270,7 @@ class ClipImageGuidance:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {**model_input("The model to patch (a copy is patched)."), **_guidance_inputs()},
-                "optional": tower_inputs("made the target")}
+                "optional": {**tower_inputs("made the target"), **GUIDANCE_RESIZE_INPUT}}
 
     def patch(self, model, **kwargs):
         return (_patched(model, _make_guidance(model, **kwargs)),)
@@ -315,6 +330,7 @@ class ClipImageGuidanceSampler:
                 "slerp_latent_style_strength": ("FLOAT", {"default": 0.8, "min": 0.0, "max": 1.0, "step": 0.01,
                                                           "tooltip": "Latent mix when latent_style is connected: 0 = "
                                                                      "content, 1 = style (source default 0.8)."}),
+                **GUIDANCE_RESIZE_INPUT,
             },
         }
 
@@ -342,6 +358,7 @@ class _Run:
         if callback is None:
             import latent_preview
             callback = latent_preview.prepare_callback(m, self.steps)  # progress bar and previews, as KSampler
+        guidance.clock.start(self._schedule(denoise), self.sampler_name in HEUN_TYPE)
         span = dict(start_step=diffusers_start_step(self.steps, denoise), last_step=self.steps,
                     force_full_denoise=True) if self.source_strength else dict(denoise=denoise)
         latent, noise = latent_image, None
@@ -355,6 +372,13 @@ class _Run:
         result = dict(latent_image)
         result["samples"] = out
         return result
+
+    def _schedule(self, denoise: float) -> list[float]:
+        """The sigmas this run steps through (every_n_steps counts them)."""
+        if self.source_strength:
+            sigmas = comfy_compat.schedule_sigmas(self.model, self.scheduler, self.steps, 1.0)
+            return sigmas[diffusers_start_step(self.steps, denoise):].tolist()
+        return comfy_compat.schedule_sigmas(self.model, self.scheduler, self.steps, denoise).tolist()
 
     def _mixed_start(self, latent_content: dict, latent_style: dict, denoise: float, t: float):
         """Seed 000's start latent: content and style latents each noised at the first kept step with their own
@@ -512,13 +536,21 @@ class MixGridSearch:
                                                             "the two similarities, mean, or closest to one source."}),
                 "columns": ("INT", {"default": 4, "min": 1, "max": 64, "tooltip": "Cells per row of the grid sheet."}),
             },
-            "optional": tower_inputs("guides and scores"),
+            "optional": {
+                **tower_inputs("guides and scores"),
+                "content_clip_image": ("IMAGE", {"tooltip": "The content image as loaded, for the CLIP targets and "
+                                                            "scores (the source embeds the original picture); "
+                                                            "default: content_image."}),
+                "style_clip_image": ("IMAGE", {"tooltip": "The style image as loaded, for the CLIP targets and scores; "
+                                                          "default: style_image."}),
+            },
         }
 
     def search(self, model, seed, steps, cfg, sampler_name, scheduler, content_positive, style_positive, negative,
                content_image, style_image, vae, clip_guidance_scale, gradient, noise_strength,
                slerp_latent_style_strength, slerp_prompt_style_strength, slerp_clip_image_style_strength,
-               objective=OBJECTIVES[0], columns=4, clip_vision=None, open_clip=None):
+               objective=OBJECTIVES[0], columns=4, clip_vision=None, open_clip=None, content_clip_image=None,
+               style_clip_image=None):
         if objective not in OBJECTIVES:
             raise BlendspaceInputError(f"objective must be one of {OBJECTIVES}")
         if gradient not in GRADIENTS:
@@ -529,7 +561,8 @@ class MixGridSearch:
         _check_grid_images(content_image, style_image)
         tower = ImageTower(clip_vision, open_clip)
         # encoded once: the cells' targets (their slerps) and the scores (cosines) all use these two embeddings
-        refs = tower.encode(content_image[:1]).float().cpu(), tower.encode(style_image[:1]).float().cpu()
+        refs = tuple(tower.encode((img if img is not None else fallback)[:1]).float().cpu() for img, fallback in
+                     ((content_clip_image, content_image), (style_clip_image, style_image)))
         run = _Run(model, seed, steps, cfg, sampler_name, scheduler, negative, source_strength=True)
         guidance = dict(vae=vae, clip_guidance_scale=clip_guidance_scale, gradient=gradient, use_cutouts=False,
                         num_cutouts=4, start_percent=0.0, end_percent=1.0, every_n_steps=1, seed=seed,

@@ -10,7 +10,10 @@ import pytest
 import torch
 
 from blendspace.clip_guidance import (
+    GUIDANCE_RESIZES,
+    StepClock,
     alpha_bar,
+    embed_latent,
     fast_chain_factor,
     guidance_loss,
     guided_blend,
@@ -95,6 +98,42 @@ def test_preprocessing_crops_the_centre_and_normalises():
     signed = centre_square_pixels(bhwc, 20, signed=True)
     assert torch.allclose(signed[0, :, 10, 10], white, atol=1e-3), "white stays 1 in [-1, 1]"
     assert signed.min() < sq.min(), "black becomes -1 in the faithful [-1, 1] pixels"
+
+
+def test_guidance_resize_is_the_source_bilinear_by_default_bicubic_on_request():
+    s = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(2)) * 2 - 1
+
+    def embed(resize=None):
+        extra = {} if resize is None else {"resize": resize}
+        return embed_latent(s, lambda z: z, lambda px: px.flatten(1), 24, OPENAI_MEAN, OPENAI_STD, **extra)
+
+    img = (s + 1) / 2
+    bilinear = shortest_side_pixels(img, 24, mode="bilinear").flatten(1)
+    assert torch.equal(embed(), bilinear) and torch.equal(embed(GUIDANCE_RESIZES[0]), bilinear)
+    assert torch.equal(embed(GUIDANCE_RESIZES[1]), shortest_side_pixels(img, 24, mode="bicubic").flatten(1))
+    assert not torch.allclose(embed(GUIDANCE_RESIZES[1]), bilinear)
+
+
+def _pattern(clock, sigmas, schedule=None):
+    return [clock.guided(s, schedule) for s in sigmas]
+
+
+def test_step_clock_counts_sampler_steps_not_model_calls():
+    sched = [8.0, 4.0, 2.0, 1.0, 0.0]
+    heun = [8.0, 4.0, 4.0, 2.0, 2.0, 1.0, 1.0]  # each step at sigma_i and sigma_(i+1); the last step once
+    dpm2 = [8.0, 5.6, 4.0, 2.8, 2.0, 1.4, 1.0]  # midpoints inside the step
+    clock = StepClock(2)
+    clock.start(sched, corrector_at_next=True)
+    assert _pattern(clock, heun) == [True, True, False, False, True, True, False]
+    clock.start(None, corrector_at_next=True)  # without the schedule too
+    assert _pattern(clock, heun) == [True, True, False, False, True, True, False]
+    assert _pattern(StepClock(2), dpm2, sched) == [True, True, False, False, True, True, False]
+    assert _pattern(StepClock(2), heun, sched) == [True, False, False, True, True, False, False], \
+        "an unknown sampler's corrector at the next sigma counts with the next step"
+    clock = StepClock(3)  # no schedule: each new sigma is a step; a higher sigma starts a new run
+    assert _pattern(clock, [8.0, 4.0, 2.0, 1.0]) == [True, False, False, True]
+    assert _pattern(clock, [8.0, 4.0, 2.0, 1.0]) == [True, False, False, True]
+    assert _pattern(StepClock(1), dpm2, sched) == [True] * 7
 
 
 def test_mixed_target_ends_are_the_unit_sources():
@@ -262,6 +301,31 @@ def test_grad_copies_are_released_and_cancel_stops(comfy, setup, monkeypatch):
     assert calls["n"] == 2
     gc.collect()
     assert all(r() is None for r in refs)
+
+
+@pytest.mark.parametrize("sampler", ["heun", "euler"])
+def test_every_n_steps_counts_steps_of_a_two_evaluation_sampler(comfy, setup, monkeypatch, sampler):
+    s = setup
+    module = comfy.pack.nodes.nodes_image_mixing
+    seen = []
+    original = module.StepClock.guided
+
+    def recording(self, sigma, schedule=None):
+        seen.append((round(float(sigma), 4), original(self, sigma, schedule)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(module.StepClock, "guided", recording)
+    monkeypatch.setattr(module, "guided_denoised", lambda denoised, *a, **k: denoised)
+    comfy.node("ClipImageGuidanceSampler").sample(
+        s["model"], 1, 4, 5.0, sampler, "normal", s["pos"], s["neg"], s["latent"], 1.0, strength_mode="comfyui denoise",
+        vae=s["vae"], clip_vision=s["cv"], target=_target(comfy, s), clip_guidance_scale=100.0, gradient=FAST,
+        use_cutouts=False, num_cutouts=4, start_percent=0.0, end_percent=1.0, every_n_steps=2)
+    flags = [g for _, g in seen]
+    if sampler == "heun":  # steps 0 and 2 guided, each at both of its evaluations; the last step evaluates once
+        assert flags == [True, True, False, False, True, True, False], seen
+        assert seen[1][0] == seen[2][0], "the corrector of step 0 and step 1 share a sigma, not a decision"
+    else:
+        assert flags == [True, False, True, False], seen
 
 
 def test_mismatched_target_is_refused(comfy, setup):

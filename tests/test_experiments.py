@@ -179,3 +179,54 @@ def test_any_guidance_scale_is_exact(comfy, tiny_models, scale):
     cond = ks.sample(model, 9, 1, 1.0, "euler", "normal", pos, neg, empty, 1.0)[0]["samples"]
     uncond = ks.sample(model, 9, 1, 1.0, "euler", "normal", neg, neg, empty, 1.0)[0]["samples"]
     assert _close(out, uncond + scale * (cond - uncond), 1e-5)
+
+
+# ------------------------------------------------------------------------ variations around one latent
+
+def test_perturbed_latents_formula():
+    from blendspace.latents import perturbed_latents
+    g = torch.Generator().manual_seed(3)
+    z, n = torch.randn(1, 4, 8, 8, generator=g), torch.randn(3, 4, 8, 8, generator=g)
+    out = perturbed_latents(z, n, 0.25)
+    mixed = 0.75 * z + 0.25 * n
+    assert torch.allclose(out, (mixed - mixed.mean()) / mixed.std(), atol=1e-6)
+    assert abs(out.mean().item()) < 1e-5 and abs(out.std().item() - 1) < 1e-5, "one mean/std over the whole batch"
+    same = perturbed_latents(z, n, 0.0)
+    z3 = z.repeat(3, 1, 1, 1)
+    assert torch.allclose(same[0], same[2]) and torch.allclose(same, (z3 - z3.mean()) / z3.std(), atol=1e-6)
+    with pytest.raises(ValueError, match="outside"):
+        perturbed_latents(z, n, 1.5)
+
+
+def test_latent_variations_node(comfy, tiny_models):
+    model, clip, _ = tiny_models
+    pos, _, neg = _prompts(comfy, clip)
+    empty = {"samples": torch.zeros(1, 4, 8, 8)}
+    node = comfy.node("BlendspaceLatentVariations")
+    out = node.vary(model, pos, neg, empty, 44, 3, 7.5, "euler", "normal", 0.25, 4, 45)[0]["samples"]
+    assert out.shape == (4, 4, 8, 8) and torch.isfinite(out).all()
+    assert not _close(out[0:1], out[1:2], 1e-3)
+    zero = node.vary(model, pos, neg, empty, 44, 3, 7.5, "euler", "normal", 0.0, 2, 45)[0]["samples"]
+    assert _close(zero[0:1], zero[1:2]), "strength 0: every variation is the base latent"
+    with pytest.raises(ValueError, match="batch of 2"):
+        node.vary(model, pos, neg, {"samples": torch.zeros(2, 4, 8, 8)}, 1, 2, 7.5, "euler", "normal", 0.2, 2, 1)
+
+
+# ------------------------------------------------------------------------------ guidance × steps grid
+
+def test_guidance_grid_cells_equal_their_own_runs(comfy, tiny_models):
+    model, clip, vae = tiny_models
+    pos, _, neg = _prompts(comfy, clip)
+    empty = {"samples": torch.zeros(1, 4, 8, 8)}
+    latents, grid, labels = comfy.node("BlendspaceGuidanceGrid").grid(model, pos, neg, empty, vae, 42, "euler",
+                                                                      "normal", "1, 2", "-1.5:0:1.5", 0.7)
+    assert latents["samples"].shape[0] == 4
+    assert labels.splitlines() == ["steps 1, scale -1.5", "steps 1, scale 0", "steps 2, scale -1.5",
+                                   "steps 2, scale 0"]
+    one = vae.decode(latents["samples"][:1])
+    assert grid.shape == (1, 2 * one.shape[1], 2 * one.shape[2], one.shape[3])
+    patched = comfy.node("BlendspaceGuidanceScale").patch(model, -1.5, 0.7)[0]
+    ref = comfy.node("KSampler").sample(patched, 42, 2, 1.0, "euler", "normal", pos, neg, empty, 1.0)[0]["samples"]
+    assert _close(latents["samples"][2:3], ref)
+    with pytest.raises(ValueError, match="guidance_scales"):
+        comfy.node("BlendspaceGuidanceGrid").grid(model, pos, neg, empty, vae, 42, "euler", "normal", "1", "40", 0.7)

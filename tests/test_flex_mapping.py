@@ -19,15 +19,16 @@ from blendspace.flex_mapping import (
     concept_map,
     direct_guidance,
     map_tokens,
+    similarity,
     tween,
 )
 
 # ------------------------------------------------------------------ the oracle: the source, line by line
 
 
-def ref_map_emb(alt, txt, reuse, order):
-    altn = [a / a.norm() for a in alt.double()]
-    txtn = [t / t.norm() for t in txt.double()]
+def ref_map_emb(alt, txt, reuse, order, dtype=torch.float64):
+    altn = [a / a.norm() for a in alt.to(dtype)]
+    txtn = [t / t.norm() for t in txt.to(dtype)]
     matches = []
     sims = []
     for i in range(len(altn)):
@@ -86,7 +87,7 @@ def ref_clustered(m, threshold, guidance):
 
 
 def ref_tween(T, A, st: FlexSettings, shift: bool):
-    m = ref_map_emb(A, T, st.reuse, st.order)
+    m = ref_map_emb(A, T, st.reuse, st.order, torch.float64 if shift else torch.float32)
     if shift:  # corrected: token j uses slot j-1
         m = [[0, 0.0]] + m[:76]
     avg = sum(r[1] for r in m) / 77
@@ -152,6 +153,32 @@ def test_tween_matches_the_source(st, alignment):
     ref = ref_tween(T, A, st, shift=alignment == "corrected")
     assert torch.allclose(ours, ref, atol=1e-6)
     assert torch.equal(ours[0], T[0]) or st.header_max > 0
+
+
+def _near_certain_pair():
+    """Prompt tokens close together (cosines ≈ 0.7) and two guide tokens near text token 6, the second nearer:
+    in float64 the second scores higher, in float32 both scores round to exactly 1.0."""
+    c = 64
+    u = torch.randn(c, generator=torch.Generator().manual_seed(0))
+    txt = u + 0.7 * torch.randn(77, c, generator=torch.Generator().manual_seed(1))
+    alt = torch.stack([txt[6] + 0.02 * torch.randn(c, generator=torch.Generator().manual_seed(2)),
+                       txt[6] + 0.01 * torch.randn(c, generator=torch.Generator().manual_seed(3))])
+    return alt, txt
+
+
+def test_faithful_similarities_are_float32_where_near_certain_scores_round_to_one():
+    alt, txt = _near_certain_pair()
+    s64, s32 = similarity(alt, txt)[:, 6], similarity(alt, txt, torch.float32)[:, 6]
+    assert (s64 < 1.0).all() and s64[1] > s64[0]
+    assert (s32 == 1.0).all(), "the source's float32 rounds near-certain scores to exactly 1.0"
+    # the tie changes which guide token text token 6 (slot 5) takes: the first one in float32
+    assert int(map_tokens(alt, txt)[5, 0]) == 1
+    assert int(map_tokens(alt, txt, dtype=torch.float32)[5, 0]) == 0
+    faithful = FlexSettings(alignment="faithful (shifted, source)")
+    assert faithful.dtype == torch.float32 and FlexSettings().dtype == torch.float64
+    # ... and the threshold: a score of exactly 1.0 passes |iw| >= 1 - s for every non-zero weight
+    assert torch.equal(tween(txt, alt, dataclasses.replace(faithful, linear_start=0.01, linear_end=0.01,
+                                                           clustered=0.0, threshold_mult=0.0)).tokens[5], alt[0])
 
 
 def test_clustered_weights_are_triangles():
@@ -291,3 +318,50 @@ def test_node_text_tweening_concepts_and_direct_mode(comfy, tiny_models, tmp_pat
     assert not torch.allclose(direct[0, 1:], cond[0][0][0, 1:])
     with pytest.raises(ValueError, match="CLIP_VISION"):
         node.map(cond, **_node_args())
+
+
+def test_faithful_preprocessing_resizes_long_side_512_to_multiples_of_64(comfy, tmp_path):
+    from blendspace.clip_preprocess import centre_square_pixels, source_resize_512
+    wide = torch.rand(1, 720, 1280, 3, generator=torch.Generator().manual_seed(4))
+    assert source_resize_512(wide).shape == (1, 256, 512, 3)  # 720·512/1280 = 288 → floored to 256
+    assert source_resize_512(wide[:, :, :720]).shape == (1, 512, 512, 3)
+    assert source_resize_512(wide.transpose(1, 2)).shape == (1, 512, 256, 3)
+    cv = _vision(comfy, tmp_path, 32)
+    image_tokens = comfy.pack.nodes.nodes_flex.image_tokens
+    faithful = image_tokens(cv, image=wide, faithful=True)
+    model = cv.model
+    with torch.no_grad():
+        px = centre_square_pixels(source_resize_512(wide), 224, True)
+        hidden = model(pixel_values=px, intermediate_output=-2)[0]
+        expected = model.visual_projection(model.vision_model.post_layernorm(hidden))[0].float()
+        px_plain = centre_square_pixels(wide, 224, True)
+        hidden = model(pixel_values=px_plain, intermediate_output=-2)[0]
+        skipped = model.visual_projection(model.vision_model.post_layernorm(hidden))[0].float()
+    assert torch.allclose(faithful, expected, atol=1e-5)
+    assert not torch.allclose(faithful, skipped, atol=1e-3), "the 512 / 64 resize changes the picture CLIP sees"
+
+
+@pytest.mark.parametrize("alignment,text_guide,mapped", [
+    ("faithful (shifted, source)", True, False), ("faithful (shifted, source)", False, True),
+    ("corrected", True, True), ("corrected", False, True)])
+def test_concepts_are_mapped_for_a_guide_prompt_only_in_corrected_alignment(comfy, tiny_models, tmp_path, monkeypatch,
+                                                                             alignment, text_guide, mapped):
+    _, clip, _ = tiny_models
+    enc = comfy.tiny.encode_prompt
+    module = comfy.pack.nodes.nodes_flex
+    calls = []
+    original = module.concept_map
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs.get("dtype"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "concept_map", recording)
+    guide = dict(guide_conditioning=enc(clip, "a painting of the deep woods, forest")) if text_guide else dict(
+        clip_vision=_vision(comfy, tmp_path, 32), image=_image())
+    comfy.node("ImageEmbedToPromptMapper").map(enc(clip, "a creepy tree creature"),
+                                               **_node_args(token_alignment=alignment), **guide,
+                                               concept_conditioning=enc(clip, "creepy tree"))
+    assert bool(calls) == mapped
+    if calls:
+        assert calls[0] == (torch.float32 if alignment.startswith("faithful") else torch.float64)

@@ -124,3 +124,32 @@ def test_node_copies_the_models_once_and_frees_them(comfy, tiny_models, monkeypa
     gc.collect()
     assert len(refs) == 3, "one VAE, CLIP and U-Net copy for all four cells"
     assert all(r() is None for r in refs), "and freed when the search returns"
+
+
+def test_grid_targets_and_scores_come_from_the_images_as_loaded(comfy, tiny_models, monkeypatch):
+    model, clip, vae = tiny_models
+    cv = comfy.tiny.tiny_clip_vision(3)
+    g = torch.Generator().manual_seed(5)
+    content, style = torch.rand(1, 64, 64, 3, generator=g), torch.rand(1, 64, 64, 3, generator=g)
+    wide_c, wide_s = torch.rand(1, 72, 128, 3, generator=g), torch.rand(1, 72, 128, 3, generator=g)
+    module = comfy.pack.nodes.nodes_image_mixing
+    seen = {}
+
+    def fake_cells(run, cells, cp, sp, ci, si, refs, guidance):
+        seen["refs"] = refs
+        return torch.rand(len(cells), 64, 64, 3, generator=torch.Generator().manual_seed(1))
+
+    monkeypatch.setattr(module, "_grid_images", fake_cells)
+    enc = comfy.tiny.encode_prompt
+    cp, sp, neg = enc(clip, "a cat"), enc(clip, "bread"), enc(clip, "")
+    node = comfy.node("BlendspaceMixGridSearch")
+    values = dict(noise_strength="0.5", slerp_latent_style_strength="0.8", slerp_prompt_style_strength="0.2",
+                  slerp_clip_image_style_strength="0.1")
+    node.search(model, 17, 2, 5.0, "euler", "normal", cp, sp, neg, content, style, vae, 100.0, FAST, **values,
+                clip_vision=cv, content_clip_image=wide_c, style_clip_image=wide_s)
+    tower = comfy.pack.nodes.shared.ImageTower(cv, None)
+    assert torch.allclose(seen["refs"][0], tower.encode(wide_c).float().cpu())
+    assert torch.allclose(seen["refs"][1], tower.encode(wide_s).float().cpu())
+    node.search(model, 17, 2, 5.0, "euler", "normal", cp, sp, neg, content, style, vae, 100.0, FAST, **values,
+                clip_vision=cv)
+    assert torch.allclose(seen["refs"][0], tower.encode(content).float().cpu())

@@ -71,6 +71,8 @@ def test_smoke_swaps_loaders_and_says_so():
     out, notes = smoke_prompt(prompt)
     assert out["1"]["class_type"] == "BlendspaceTest_TinyCheckpoint" and out["2"]["inputs"]["steps"] == 3
     assert out["3"]["inputs"] == {"width": 64, "height": 64} and len(notes) == 4
+    grid, notes = smoke_prompt({"4": {"class_type": "BlendspaceGuidanceGrid", "inputs": {"steps_list": "3, 6, 25"}}})
+    assert grid["4"]["inputs"]["steps_list"] == "1, 2" and len(notes) == 1
 
 
 def test_every_mission_technique_of_done_issues_has_a_workflow():
