@@ -288,3 +288,50 @@ def context_width(model) -> int | None:
     unet_config = getattr(config, "unet_config", None) or {}
     width = unet_config.get("context_dim") or unet_config.get("context_in_dim")
     return int(width) if isinstance(width, int) else None
+
+# ------------------------------------------------------------------------------------ tiny autoencoders
+
+TINY_DECODER_FAMILIES = {"taesd_decoder": "SD1.x / SD2.x", "taesdxl_decoder": "SDXL", "taesd3_decoder": "SD3",
+                         "taef1_decoder": "Flux"}
+"""The tiny decoder files ComfyUI's latent formats name (``taesd_decoder_name``) and the families they decode."""
+
+
+def tiny_decoder_path(model) -> str:
+    """The file in ``models/vae_approx`` holding the tiny autoencoder decoder (TAESD, TAESDXL, TAESD3, TAEF1) for
+    ``model``'s latent format (a ``BaseModel``), found as ComfyUI's previews find it; else a clear error naming
+    the folders searched and the file expected."""
+    import folder_paths
+    name = getattr(getattr(model, "latent_format", None), "taesd_decoder_name", None)
+    if name is None:
+        raise BlendspaceInputError(f"there is no tiny autoencoder (TAESD) decoder for this model's latents "
+                                   f"({family_name(model)}): choose the fast or exact gradient.")
+    for filename in folder_paths.get_filename_list("vae_approx"):
+        if filename.startswith(name):
+            return folder_paths.get_full_path("vae_approx", filename)
+    folders = ", ".join(folder_paths.get_folder_paths("vae_approx")) or "(none registered)"
+    raise BlendspaceInputError(f"the taesd gradient needs the tiny decoder for {family_name(model)} latents: "
+                               f"{name}.safetensors (or .pth) in models/vae_approx. Searched: {folders}. It is "
+                               "the file ComfyUI's TAESD previews use (github.com/madebyollin/taesd); or choose the "
+                               "fast gradient.")
+
+
+def tiny_decoder(model, device):
+    """ComfyUI's own ``TAESD`` class with ``model``'s tiny decoder loaded (no encoder), made outside inference
+    mode with frozen weights so that autograd can run through it. Its ``decode`` takes the sampler's
+    (``process_latent_in``) latents and returns images in [-1, 1]."""
+    import inspect
+
+    import torch
+    from comfy.taesd.taesd import TAESD
+    path = tiny_decoder_path(model)
+    channels = int(getattr(model.latent_format, "latent_channels", 4))
+    kwargs = {"latent_channels": channels} if "latent_channels" in inspect.signature(TAESD.__init__).parameters else {}
+    try:
+        with torch.inference_mode(False):
+            taesd = TAESD(None, path, **kwargs).to(device)
+    except RuntimeError as err:  # a decoder for other latents (channel count) does not load
+        raise BlendspaceInputError(f"{path} is not a tiny decoder for {family_name(model)} latents ({channels} "
+                                   f"channels): {str(err).splitlines()[0]}") from err
+    for p in taesd.parameters():
+        p.requires_grad_(False)
+    return taesd

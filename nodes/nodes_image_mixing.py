@@ -3,9 +3,10 @@ as a MODEL patch and as a sampler, and the find-the-best-mix grid search.
 
 Math: ``blendspace/clip_guidance.py`` (target slerp, guided step, k-diffusion derivation) and
 ``blendspace/grid_search.py``. This adapter binds ComfyUI's model calls to that math. Gradients under
-ComfyUI's inference mode: grad-capable deep copies of the VAE, the CLIP image tower and, for the exact
-gradient, the diffusion model are made once per patched model (outside inference mode, weights frozen)
-and released by the sampler after each run (the grid search shares one set across its cells).
+ComfyUI's inference mode: grad-capable deep copies of the VAE (or, for the taesd gradient, ComfyUI's tiny
+autoencoder decoder loaded from models/vae_approx), the CLIP image tower and, for the exact gradient, the
+diffusion model are made once per patched model (outside inference mode, weights frozen) and released by the
+sampler after each run (the grid search shares one set across its cells).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from . import comfy_compat
 from .shared import ImageTower, model_input, percent_inputs, sampler_inputs, tower_inputs
 
 TARGET_TYPE = "BLENDSPACE_CLIP_TARGET"
-GRADIENTS = ("exact (through the U-Net, source)", "fast (decoder only)")
+GRADIENTS = ("exact (through the U-Net, source)", "fast (decoder only)", "taesd (tiny decoder)")
+"""Saved workflows store the value: new choices are appended, existing ones never change."""
 
 
 class ClipTarget(dict):
@@ -100,12 +102,13 @@ class _Guidance:
     step window, every-n-th-step counting and the lazily built grad-capable copies. ``copies``: a dict shared by
     several guidances of the same models (the grid search's cells), freed by its owner, not by :meth:`release`."""
 
-    def __init__(self, vae, tower: ImageTower, target: ClipTarget, scale: float, exact: bool, num_cutouts: int,
+    def __init__(self, vae, tower: ImageTower, target: ClipTarget, scale: float, gradient: str, num_cutouts: int,
                  sigma_range: tuple[float, float], every: int, seed: int, copies: dict | None = None,
                  parametrisation: str = "k-diffusion", resize: str = GUIDANCE_RESIZES[0]):
         self.vae, self.tower, self.target = vae, tower, target
         self.parametrisation = parametrisation
-        self.scale, self.exact, self.num_cutouts = float(scale), exact, int(num_cutouts)
+        self.scale, self.num_cutouts = float(scale), int(num_cutouts)
+        self.exact, self.tiny = gradient == GRADIENTS[0], gradient == GRADIENTS[2]
         self.sigma_start, self.sigma_end = sigma_range
         self.clock = StepClock(every)
         self.resize = resize
@@ -126,19 +129,26 @@ class _Guidance:
         return m
 
     def _copies(self, model, device):
-        if "decoder" not in self.cache:
-            self.cache["decoder"] = self._frozen_copy(self.vae.first_stage_model, device)
+        if "clip" not in self.cache:
             self.cache["clip"] = self._frozen_copy(self.tower.module, device)
+        if self.tiny and "tiny_decoder" not in self.cache:
+            self.cache["tiny_decoder"] = comfy_compat.tiny_decoder(model, device)
+        if not self.tiny and "decoder" not in self.cache:
+            self.cache["decoder"] = self._frozen_copy(self.vae.first_stage_model, device)
         if self.exact and "unet" not in self.cache:
             self.cache["unet"] = self._frozen_copy(model, device)
             self.cache["blocks"] = comfy_compat.transformer_blocks(getattr(model, "diffusion_model", None))
         return self.cache
 
     def _embed_fn(self, cache: dict, model):
-        """s → CLIP embeddings through the grad-capable decoder and CLIP copies."""
+        """s → CLIP embeddings through the grad-capable decoder and CLIP copies. The VAE decodes the latent
+        (``process_latent_out``); the tiny decoder, as in ComfyUI's previews, the sampler's own latent ``s``."""
         vae_dtype = getattr(self.vae, "vae_dtype", None)
 
         def decode(s):
+            if self.tiny:
+                tiny = cache["tiny_decoder"]
+                return tiny.decode(s.to(next(tiny.parameters()).dtype))
             z = model.process_latent_out(s)
             return cache["decoder"].decode(z.to(vae_dtype or z.dtype))
 
@@ -198,7 +208,8 @@ def _patched(model, guidance: _Guidance):
 
 def _guidance_inputs() -> dict:
     return {
-        "vae": ("VAE", {"tooltip": "The checkpoint's VAE (the guided image is decoded through a copy of it)."}),
+        "vae": ("VAE", {"tooltip": "The checkpoint's VAE (the guided image is decoded through a copy of it; the "
+                                   "taesd gradient uses the tiny decoder instead)."}),
         "target": (TARGET_TYPE, {"tooltip": "The mixed CLIP image embedding (Slerp CLIP Image Embeds)."}),
         "clip_guidance_scale": ("FLOAT", {"default": 100.0, "min": 0.0, "max": 10000.0, "step": 1.0,
                                           "tooltip": "Strength of the pull toward the target (source: 100; 0 = off, "
@@ -206,7 +217,11 @@ def _guidance_inputs() -> dict:
         "gradient": (list(GRADIENTS), {"default": GRADIENTS[0],
                                        "tooltip": "exact: through the U-Net as the source (one extra U-Net forward and "
                                                   "backward per guided step, plus a copy of the U-Net in memory). "
-                                                  "fast: through the VAE decoder and CLIP only (no U-Net backward)."}),
+                                                  "fast: through the VAE decoder and CLIP only (no U-Net backward). "
+                                                  "taesd: as fast, through the tiny autoencoder decoder ComfyUI's "
+                                                  "previews use (models/vae_approx: taesd_decoder, taesdxl_decoder, "
+                                                  "taesd3_decoder or taef1_decoder for SD1.x/SD2, SDXL, SD3, Flux): "
+                                                  "cheapest, no VAE copy."}),
         "use_cutouts": ("BOOLEAN", {"default": False,
                                     "tooltip": "Score random crops instead of the whole image (the upstream pipeline; "
                                                "seed 000 uses the whole image)."}),
@@ -241,11 +256,13 @@ def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutout
     if guidance_resize not in GUIDANCE_RESIZES:
         raise BlendspaceInputError(f"guidance_resize must be one of {GUIDANCE_RESIZES}")
     kind = comfy_compat.require_prediction(model, ("eps", "v", "flow"), "CLIP image guidance")
+    if gradient == GRADIENTS[2]:
+        comfy_compat.tiny_decoder_path(model.model)  # a missing file is reported now, not at the first step
     tower = ImageTower(clip_vision, open_clip)
     if tower.dim is not None and tower.dim != target["dim"]:
         raise BlendspaceInputError(f"the target was made by a {target['dim']}-d CLIP model but this CLIP model gives "
                                    f"{tower.dim}-d embeddings: use the same model for both.")
-    return _Guidance(vae, tower, target, clip_guidance_scale, gradient == GRADIENTS[0],
+    return _Guidance(vae, tower, target, clip_guidance_scale, gradient,
                      num_cutouts if use_cutouts else 0, comfy_compat.percent_sigmas(model, start_percent, end_percent),
                      every_n_steps, seed, copies, "flow" if kind == "flow" else "k-diffusion", guidance_resize)
 

@@ -243,3 +243,50 @@ def write_tiny_open_clip(folder: str, seed: int = 5, coca: bool = False, layout:
     with open(config, "w", encoding="utf-8") as f:
         json.dump(cfg, f)
     return weights
+
+
+@torch.no_grad()
+def tiny_taesd(seed: int = 11, channels: int = 4, scale: float = 0.18215, shift: float = 0.0):
+    """ComfyUI's TAESD (its tiny decoder is the real architecture, 64 wide) with random weights whose decoded
+    images sit mid-range (final bias 0.5, few pixels clamped to [0, 1], so gradients flow), ``vae_scale``/``vae_shift`` of
+    the latent format it decodes (as ComfyUI loads a tiny autoencoder as a VAE). Made outside inference mode."""
+    import inspect
+
+    from comfy.taesd.taesd import TAESD
+    extra = {"latent_channels": channels} if "latent_channels" in inspect.signature(TAESD.__init__).parameters else {}
+    with torch.inference_mode(False), torch.no_grad():
+        taesd = TAESD(**extra)
+        randomize(taesd, seed)
+        last = taesd.taesd_decoder[-1]  # scaled so that pixels spread 0.15 around mid-grey: few are clamped
+        out = taesd.taesd_decoder(torch.randn(4, channels, 8, 8, generator=torch.Generator().manual_seed(seed)))
+        last.weight.mul_(0.15 / out.std())
+        last.bias.sub_(out.mean((0, 2, 3)) * 0.15 / out.std() - 0.5)
+        taesd.vae_scale.fill_(scale)
+        if hasattr(taesd, "vae_shift"):
+            taesd.vae_shift.fill_(shift)
+    return taesd
+
+
+def taesd_vae(taesd):
+    """A ``comfy.sd.VAE`` built from a tiny autoencoder's state dict, as VAELoader loads TAESD."""
+    import comfy.sd
+    sd = {k: v.detach().clone() for k, v in taesd.state_dict().items()}
+    vae = comfy.sd.VAE(sd=sd)
+    vae.latent_channels = sd["taesd_decoder.1.weight"].shape[1]
+    return vae
+
+
+@torch.no_grad()
+def write_tiny_taesd_decoder(folder: str, name: str, taesd, perturb: float = 0.0, seed: int = 12) -> str:
+    """Write ``taesd``'s decoder to ``folder/<name>.safetensors`` as the tiny decoder files are kept in
+    models/vae_approx (keys ``1.weight``...), each weight tensor moved by ``perturb`` times its own
+    standard deviation of noise. Returns the path."""
+    from safetensors.torch import save_file
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for k, v in taesd.taesd_decoder.state_dict().items():
+        noise = torch.randn(v.shape, generator=g) * v.float().std() * perturb if v.numel() > 1 else 0.0
+        sd[k] = (v.float() + noise).contiguous()
+    path = os.path.join(folder, f"{name}.safetensors")
+    save_file(sd, path)
+    return path
