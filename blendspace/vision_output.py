@@ -1,5 +1,5 @@
 """Slerp of two CLIP vision outputs (seed 000, "CLIP Guided Images Mixing": its slerp of the content and style
-images' CLIP embeddings; docs/techniques.md, "Slerp CLIP Vision Output").
+images' CLIP embeddings; docs/techniques.md, "CLIP-guided image mixing", paragraph "Slerp CLIP Vision Output").
 
 A CLIP vision output is a set of named tensors of one image batch: ``image_embeds`` (B, D),
 ``last_hidden_state`` and ``penultimate_hidden_states`` (B, T, C), and in current ComfyUI
