@@ -174,6 +174,11 @@ def test_emit_api_writes_one_prompt_per_job(servers, workflow, tmp_path):
     assert single.returncode == 0, single.stderr[-3000:]
     prompt = json.loads((tmp_path / "one.json").read_text())
     assert prompt["6"]["inputs"]["cfg"] == 4 and prompt["4"]["inputs"]["image"] == "start.png"
+    bundled = _run(REPO / "workflows" / "latent_walk.json", *_on(servers[0]), "--smoke", "--emit-api",
+                   str(tmp_path / "walk.json"), "--output", str(tmp_path / "out"))
+    assert bundled.returncode == 0, bundled.stderr[-3000:]
+    walk = json.loads((tmp_path / "walk.json").read_text())
+    assert walk["1"]["class_type"] == "BlendspaceTest_TinyCheckpoint", "--smoke swaps loaders for the server's tiny ones"
 
 
 def test_ctrl_c_stops_our_prompts_and_exits_cleanly(servers, workflow, tmp_path):
