@@ -6,7 +6,8 @@ checks that the committed files are what this module builds. Each workflow names
 settings in a Note. Model file names are the ones the seeds used, so users only pick their own.
 Node ids follow the order in which the builders add nodes, and ``UIGraph.layout`` places every
 node, so the builders only say what is connected to what. Pure Python (the node definitions are
-passed in).
+passed in). The Flux workflows (``NEEDS_CURRENT_COMFYUI``) use nodes the 2024 ComfyUI lacks: only a current
+ComfyUI builds them (``build-workflows --comfyui DIR``), and only those; a plain build leaves them alone.
 """
 
 from __future__ import annotations
