@@ -6,7 +6,8 @@ checks that the committed files are what this module builds. Each workflow names
 settings in a Note. Model file names are the ones the seeds used, so users only pick their own.
 Node ids follow the order in which the builders add nodes, and ``UIGraph.layout`` places every
 node, so the builders only say what is connected to what. Pure Python (the node definitions are
-passed in).
+passed in). The Flux workflows (``NEEDS_CURRENT_COMFYUI``) use nodes the 2024 ComfyUI lacks: only a current
+ComfyUI builds them (``build-workflows --comfyui DIR``), and only those; a plain build leaves them alone.
 """
 
 from __future__ import annotations
@@ -786,6 +787,114 @@ def latent_variations(g: UIGraph) -> str:
             "7.5; guidance rescale 0.7 throughout, as StableFused. Euler stands in for the source's PNDM.")
 
 
+# --- issue #13: SDXL and Flux -------------------------------------------------------------------------------------
+
+SDXL_BASE = "sd_xl_base_1.0.safetensors"
+VIT_G = "clip_vision_g.safetensors"
+FLUX_DEV = "flux1-dev.safetensors"
+FLUX_CLIP_L = "clip_l.safetensors"
+FLUX_T5 = "t5xxl_fp16.safetensors"
+FLUX_VAE = "ae.safetensors"
+SIGCLIP = "sigclip_vision_patch14_384.safetensors"
+FLUX_REDUX = "flux1-redux-dev.safetensors"
+STRETCH_1024 = Resize("lanczos", 1024, "disabled")
+
+
+def sdxl_images_mixing(g: UIGraph) -> str:
+    checkpoint = _checkpoint(g, SDXL_BASE)
+    content_prompt = _encode_text(g, checkpoint, Prompt("boromir", "Content prompt"))
+    style_prompt = _encode_text(g, checkpoint, Prompt("gigachad", "Style prompt"))
+    mixed_prompt = g.add("SlerpConditioning", {"t": 0.2, "mode": "whole tensor (source)", "method": "slerp"},
+                         title="slerp_prompt_style_strength",
+                         inputs={"conditioning_a": (content_prompt, 0), "conditioning_b": (style_prompt, 0)})
+    negative = _encode_text(g, checkpoint, Prompt("", "Negative"))
+    loaded, latents = [], []
+    for name, role in (("boromir.jpg", "Content"), ("gigachad.jpg", "Style")):
+        image = _load_image(g, name, f"{role} image")
+        loaded.append(image)
+        latents.append(_scale_and_encode(g, checkpoint, image, STRETCH_1024)[1])
+    vision = g.add("CLIPVisionLoader", {"clip_name": VIT_G}, title="Guidance CLIP (ViT-G vision model)")
+    target = g.add("BlendspaceSlerpClipImageEmbeds", {"slerp_clip_image_style_strength": 0.2},
+                   title="CLIP target from the original images",
+                   inputs={"clip_vision": (vision, 0), "content_image": (loaded[0], 0),
+                           "style_image": (loaded[1], 0)})
+    sampled = g.add("ClipImageGuidanceSampler", {
+        "seed": 117, "steps": 30, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 0.5,
+        "strength_mode": "diffusers (source)", "clip_guidance_scale": 100.0, "gradient": "fast (decoder only)",
+        "slerp_latent_style_strength": 0.8,
+    }, title="CLIP Image Guidance Sampler",
+        inputs={"model": checkpoint.model, "positive": (mixed_prompt, 0), "negative": (negative, 0),
+                "latent_image": (latents[0], 0), "vae": checkpoint.vae, "clip_vision": (vision, 0),
+                "target": (target, 0), "latent_style": (latents[1], 0)})
+    _decode_save(g, checkpoint, (sampled, 0), "Blendspace/sdxl_images_mixing")
+    return ("Seed 000's CLIP-guided image mixing on SDXL (issue #13): SDXL base, content boromir, style gigachad, "
+            "prompts slerped at 0.2, latents from the images scaled to 1024x1024 and slerped at 0.8, the CLIP target "
+            "from the original images at 0.2 with a ViT-G vision model (clip_vision_g), noise_strength 0.5 "
+            "(diffusers rule), CLIP guidance 100 with the fast gradient (decoder only: SDXL's U-Net backward is "
+            "costly), 30 Euler steps, CFG 7, seed 117.")
+
+
+def _flux_loaders(g: UIGraph) -> tuple[int, int, int]:
+    """Flux dev's U-Net, its two text encoders (clip_l + t5xxl) and its VAE (ae)."""
+    unet = g.add("UNETLoader", {"unet_name": FLUX_DEV, "weight_dtype": "default"}, title="Flux dev")
+    clip = g.add("DualCLIPLoader", {"clip_name1": FLUX_CLIP_L, "clip_name2": FLUX_T5, "type": "flux"},
+                 title="Flux text encoders (clip_l + t5xxl)")
+    vae = g.add("VAELoader", {"vae_name": FLUX_VAE}, title="Flux VAE (ae)")
+    return unet, clip, vae
+
+
+def _flux_sample(g: UIGraph, unet: int, vae: int, positive: int, negative: int, latent: int, prefix: str) -> None:
+    sampled = g.add("KSampler", Sampling(seed=42, steps=20, cfg=1.0, sampler_name="euler", scheduler="simple")
+                    .widgets(denoise=1.0), inputs={"model": (unet, 0), "positive": (positive, 0),
+                                                   "negative": (negative, 0), "latent_image": (latent, 0)})
+    decoded = g.add("VAEDecode", inputs={"samples": (sampled, 0), "vae": (vae, 0)})
+    g.add("SaveImage", {"filename_prefix": prefix}, inputs={"images": (decoded, 0)})
+
+
+def _empty_flux_latent(g: UIGraph) -> int:
+    return g.add("EmptySD3LatentImage", {"width": 1024, "height": 1024, "batch_size": 1})
+
+
+def flux_redux_images_mixing(g: UIGraph) -> str:
+    unet, clip, vae = _flux_loaders(g)
+    vision = g.add("CLIPVisionLoader", {"clip_name": SIGCLIP}, title="SigLIP vision (patch14, 384)")
+    encoded = []
+    for name, role in (("boromir.jpg", "Image A"), ("gigachad.jpg", "Image B")):
+        image = _load_image(g, name, role)
+        encoded.append(g.add("CLIPVisionEncode", {"crop": "center"}, title=f"{role}, encoded",
+                             inputs={"clip_vision": (vision, 0), "image": (image, 0)}))
+    mixed = g.add("BlendspaceSlerpClipVisionOutput", {"weight": 0.5},
+                  inputs={"clip_vision_output_a": (encoded[0], 0), "clip_vision_output_b": (encoded[1], 0)})
+    text = g.add("CLIPTextEncode", {"text": ""}, title="Prompt (optional)", inputs={"clip": (clip, 0)})
+    redux = g.add("StyleModelLoader", {"style_model_name": FLUX_REDUX}, title="Flux Redux")
+    styled = g.add("StyleModelApply", inputs={"conditioning": (text, 0), "style_model": (redux, 0),
+                                              "clip_vision_output": (mixed, 0)})
+    guided = g.add("FluxGuidance", {"guidance": 3.5}, inputs={"conditioning": (styled, 0)})
+    negative = g.add("ConditioningZeroOut", inputs={"conditioning": (text, 0)})
+    _flux_sample(g, unet, vae, guided, negative, _empty_flux_latent(g), "Blendspace/flux_redux_mix")
+    return ("Seed 000's image mixing for Flux (issue #13): two images encoded with SigLIP, their CLIP vision "
+            "outputs slerped at 0.5 (Slerp CLIP Vision Output), fed to Flux Redux (Apply Style Model) on the "
+            "prompt; Flux dev, guidance 3.5, 20 Euler steps (simple), CFG 1, negative zeroed, 1024x1024, seed 42. "
+            "Needs a current ComfyUI.")
+
+
+def flux_dual_style(g: UIGraph) -> str:
+    unet, clip, vae = _flux_loaders(g)
+    guided = []
+    for text, title in ((MINECRAFT, "Style A (left)"), (VAN_GOGH, "Style B (right)")):
+        encoded = g.add("CLIPTextEncode", {"text": text}, title=title, inputs={"clip": (clip, 0)})
+        guided.append(g.add("FluxGuidance", {"guidance": 3.5}, inputs={"conditioning": (encoded, 0)}))
+    latent = _empty_flux_latent(g)
+    mix = g.add("DualStyleEpsilonMix", {"width": 1024, "height": 1024, "direction": "left-right", "shape": "sigmoid",
+                                        "center": 0.5, "sharpness": 20.0},
+                inputs={"positive_a": (guided[0], 0), "positive_b": (guided[1], 0), "latent": (latent, 0)})
+    negative = g.add("ConditioningZeroOut", inputs={"conditioning": (guided[0], 0)})
+    _flux_sample(g, unet, vae, mix, negative, latent, "Blendspace/flux_dual_style")
+    return ("Seed 002's epsilon blend on Flux (issue #13): Minecraft left / Van Gogh right, each prompt with Flux "
+            "guidance 3.5, blended by a sigmoid-20 mask over the latent width (centre 0.5); Flux dev, 20 Euler steps "
+            "(simple), CFG 1, negative zeroed, 1024x1024 text-to-image, seed 42. Needs a current ComfyUI.")
+
+
 WORKFLOWS: dict[str, tuple[Callable[[UIGraph], str], str, str]] = {
     "images_mixing_style_to_content": (images_mixing_style_to_content, "CLIP-guided mixing, style to content (E1)",
                                        "000"),
@@ -822,7 +931,19 @@ WORKFLOWS: dict[str, tuple[Callable[[UIGraph], str], str, str]] = {
     "guidance_scale_study": (guidance_scale_study, "Zero and negative guidance (S5)", "004"),
     "guidance_steps_grid": (guidance_steps_grid, "Guidance scale x steps grid (S6)", "004"),
     "latent_variations": (latent_variations, "Variations around one latent (S7)", "004"),
+    "sdxl_images_mixing": (sdxl_images_mixing, "CLIP-guided image mixing on SDXL", "000"),
+    "flux_redux_images_mixing": (flux_redux_images_mixing, "Two-image mix through Flux Redux", "000"),
+    "flux_dual_style": (flux_dual_style, "Dual-style epsilon blend on Flux", "002"),
 }
+
+# Built from (and tested on) a current ComfyUI's node definitions only: the 2024 one lacks their Flux nodes.
+NEEDS_CURRENT_COMFYUI = frozenset({"flux_redux_images_mixing", "flux_dual_style"})
+CURRENT_COMFYUI_REASON = "needs a current ComfyUI (Flux nodes)"
+
+
+def buildable(is_current: bool) -> list[str]:
+    """The workflows a ComfyUI builds: the current-only ones on a current ComfyUI, the others on the 2024 one."""
+    return [name for name in WORKFLOWS if (name in NEEDS_CURRENT_COMFYUI) == is_current]
 
 
 def build(name: str, node_defs, outputs) -> dict:

@@ -96,12 +96,14 @@ def run(args: argparse.Namespace) -> int:
 def build_workflows(args: argparse.Namespace) -> int:
     import json
 
-    from .bundled_workflows import WORKFLOWS, build
+    from .bundled_workflows import NEEDS_CURRENT_COMFYUI, build, buildable
     from .runner import node_definitions, start_comfyui
     session = start_comfyui(comfyui_root(args.comfyui))
     defs, outs = node_definitions(session.nodes)
     out_dir = Path(args.dest)
-    for name in WORKFLOWS:
+    left = sorted(NEEDS_CURRENT_COMFYUI) if not session.is_current else "the others (build them with the 2024 copy)"
+    print(f"{'current' if session.is_current else '2024'} ComfyUI: leaving {left} alone", file=sys.stderr)
+    for name in buildable(session.is_current):
         path = out_dir / f"{name}.json"
         path.write_text(json.dumps(build(name, defs, outs), indent=1) + "\n")
         print(f"wrote {path}", file=sys.stderr)
@@ -184,7 +186,8 @@ def _add_run(sub) -> None:
 
 def _add_build(sub) -> None:
     p_build = sub.add_parser("build-workflows", help="(developers) regenerate workflows/*.json from their definitions")
-    p_build.add_argument("--comfyui", help="ComfyUI folder whose node definitions to use (default: the 2024 copy)")
+    p_build.add_argument("--comfyui", help="ComfyUI folder whose node definitions to use (default: the 2024 copy, which "
+                         "builds every workflow but the Flux ones; a current ComfyUI builds only those)")
     p_build.add_argument("--dest", default=str(REPO / "workflows"), help="output folder (default: workflows/)")
     p_build.set_defaults(func=build_workflows)
 

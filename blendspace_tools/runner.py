@@ -30,6 +30,11 @@ SMOKE_LOADERS = {
     "CheckpointLoaderSimple": ("BlendspaceTest_TinyCheckpoint", {"weights_seed": 0}),
     "CLIPVisionLoader": ("BlendspaceTest_TinyClipVision", {"weights_seed": 3}),
     "LoadImage": ("BlendspaceTest_RandomImage", {"width": 64, "height": 64, "seed": 0}),
+    # Flux's loaders (a current ComfyUI): a tiny Flux, the tiny CLIP for both text encoders, a 16-channel VAE
+    "UNETLoader": ("BlendspaceTest_TinyFluxUnet", {"weights_seed": 0}),
+    "DualCLIPLoader": ("BlendspaceTest_TinyFluxClip", {"weights_seed": 1}),
+    "VAELoader": ("BlendspaceTest_TinyVAE16", {"weights_seed": 2}),
+    "StyleModelLoader": ("BlendspaceTest_TinyRedux", {"weights_seed": 7}),
     # a CoCa stays a CoCa: the tiny model's kind follows the architecture or file name asked for
     "BlendspaceOpenClipLoader": ("BlendspaceTest_TinyOpenClip", lambda inputs: {
         "weights_seed": 5, "coca": "coca" in f"{inputs.get('architecture')} {inputs.get('clip_name')}".lower()}),

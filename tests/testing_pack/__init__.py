@@ -113,3 +113,34 @@ NODE_CLASS_MAPPINGS["BlendspaceTest_TinyOpenClip"] = TinyOpenClip
 NODE_CLASS_MAPPINGS["BlendspaceTest_RandomImage"] = RandomImage
 NODE_DISPLAY_NAME_MAPPINGS.update({k: k for k in ("BlendspaceTest_TinyClipVision", "BlendspaceTest_RandomImage",
                                                    "BlendspaceTest_TinyOpenClip")})
+
+
+def _tiny_loader(return_type: str, description: str, make, default_seed: int):
+    """A test node returning ``make(weights_seed)`` as ``return_type`` (a --smoke stand-in for a core loader)."""
+    class TinyLoader:
+        CATEGORY = "BlendspaceTest"
+        DESCRIPTION = description
+        RETURN_TYPES = (return_type,)
+        FUNCTION = "load"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"weights_seed": ("INT", {"default": default_seed, "min": 0, "max": 2**31 - 1,
+                                                          "tooltip": "Seed of the random weights."})}}
+
+        def load(self, weights_seed):
+            return (make(weights_seed),)
+
+    return TinyLoader
+
+
+# Flux stand-ins (current ComfyUI only): a tiny Flux prompted by the tiny CLIP, a 16-channel VAE, a tiny Redux
+NODE_CLASS_MAPPINGS["BlendspaceTest_TinyFluxUnet"] = _tiny_loader(
+    "MODEL", "Tiny random Flux (32-d pooled input, for the tiny CLIP).", tiny.tiny_flux_for_tiny_clip, 0)
+NODE_CLASS_MAPPINGS["BlendspaceTest_TinyFluxClip"] = _tiny_loader(
+    "CLIP", "Tiny random CLIP text encoder standing in for Flux's clip_l + t5xxl.", tiny.tiny_clip, 1)
+NODE_CLASS_MAPPINGS["BlendspaceTest_TinyVAE16"] = _tiny_loader(
+    "VAE", "Tiny random 16-channel VAE (Flux / SD3 latents).", tiny.tiny_vae16, 2)
+NODE_CLASS_MAPPINGS["BlendspaceTest_TinyRedux"] = _tiny_loader(
+    "STYLE_MODEL", "Tiny random Flux Redux for the tiny CLIP vision model.", tiny.tiny_redux, 7)
+NODE_DISPLAY_NAME_MAPPINGS.update({k: k for k in NODE_CLASS_MAPPINGS})

@@ -98,6 +98,21 @@ def tiny_flux(seed: int = 0):
     return _random_patcher("Flux", FLUX_CONFIG, seed)
 
 
+def tiny_flux_for_tiny_clip(seed: int = 0):
+    """A tiny Flux whose pooled input is the tiny CLIP's (32-d), so ``tiny_clip`` can prompt it (``--smoke``)."""
+    return _random_patcher("Flux", dict(FLUX_CONFIG, vec_in_dim=CONTEXT_DIM), seed)
+
+
+@torch.no_grad()
+def tiny_redux(seed: int = 7):
+    """A tiny Flux Redux (``comfy.sd.StyleModel``) taking the tiny CLIP vision's 32-d tokens."""
+    from comfy.ldm.flux.redux import ReduxImageEncoder
+    from comfy.sd import StyleModel
+    redux = ReduxImageEncoder(redux_dim=32, txt_in_features=CONTEXT_DIM)
+    randomize(redux, seed)
+    return StyleModel(redux)
+
+
 def tiny_sd3(seed: int = 0):
     """A tiny SD3 MMDiT (flow / CONST sampling, shift 3, ``supported_models.SD3``) in a ModelPatcher."""
     patcher = _random_patcher("SD3", SD3_CONFIG, seed)
