@@ -91,6 +91,11 @@ def _same(a, b) -> bool:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_workflow_loads_in_the_frontend_with_its_values(page, path):
+    from blendspace_tools.bundled_workflows import NEEDS_CURRENT_COMFYUI
+    from blendspace_tools.comfyui_locator import comfyui_root
+    is_current = (comfyui_root() / "comfy_extras" / "nodes_flux.py").is_file()
+    if path.stem in NEEDS_CURRENT_COMFYUI and not is_current:
+        pytest.skip("needs a current ComfyUI (Flux nodes): the 2024 ComfyUI has no FluxGuidance or EmptySD3LatentImage")
     workflow = json.loads(path.read_text())
     shown = {n["id"]: n for n in page.evaluate(LOAD, workflow)}
     assert set(shown) == {n["id"] for n in workflow["nodes"]}
