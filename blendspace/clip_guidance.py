@@ -199,13 +199,16 @@ def embed_latent(s: torch.Tensor, decode: Callable[[torch.Tensor], torch.Tensor]
 def guided_denoised(denoised: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor, scale: float,
                     embed: Callable[[torch.Tensor], torch.Tensor], num_cutouts: int = 0,
                     predict_x0: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                    cond_denoised: torch.Tensor | None = None, parametrisation: str = "k-diffusion") -> torch.Tensor:
+                    cond_denoised: torch.Tensor | None = None, parametrisation: str = "k-diffusion",
+                    x0_graph: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """One guided step: ``D' = D - (b²/a)·∇_x L`` (k-diffusion ``σ²``, flow ``σ²/(1 - σ)``; derivation in the
     module docstring).
 
     ``embed`` maps the guided blend ``s`` to CLIP embeddings (:func:`embed_latent`). With ``predict_x0``
     (x → the conditional x̂0, differentiable) the gradient is exact, through the model; otherwise it is
     the fast one, from ``cond_denoised`` (or ``denoised``) held fixed and scaled by :func:`fast_chain_factor`.
+    ``x0_graph`` = ``(x leaf, x̂0)`` is the exact gradient's pass already made with gradients (the sampler's own
+    conditional pass, so that no second model pass is needed); it takes precedence over ``predict_x0``.
     Gradients are enabled here even under an outer ``torch.inference_mode()``.
     """
     sig = sigma.to(x.device).float()
@@ -213,7 +216,11 @@ def guided_denoised(denoised: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor
     if not bool((factor > 0).any()):
         return denoised
     with torch.inference_mode(False), torch.enable_grad():
-        if predict_x0 is not None:
+        exact = x0_graph is not None or predict_x0 is not None
+        if x0_graph is not None:
+            wrt, x0 = x0_graph
+            s = guided_blend(x0, wrt, sig.clone(), parametrisation)
+        elif predict_x0 is not None:
             wrt = x.detach().clone().requires_grad_(True)
             s = guided_blend(predict_x0(wrt), wrt, sig.clone(), parametrisation)
         else:
@@ -222,7 +229,7 @@ def guided_denoised(denoised: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor
             wrt = s
         loss = guidance_loss(embed(s), target.to(x.device), scale, num_cutouts)
         grad = torch.autograd.grad(loss, wrt)[0]
-        if predict_x0 is None:
+        if not exact:
             grad = grad * fast_chain_factor(sig, x.dim(), parametrisation).to(grad)
     grad = grad.detach().to(denoised.dtype)
     return denoised - factor.to(denoised) * grad

@@ -101,6 +101,19 @@ def sdpa_attention(q, k, v, extra_options):
     return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, -1, inner)
 
 
+def attention_is_sdpa() -> bool:
+    """Whether ComfyUI's attention kernel is PyTorch's SDPA (``attention_pytorch``, its choice on most GPUs)."""
+    import comfy.ldm.modules.attention as attention
+    return attention.optimized_attention is getattr(attention, "attention_pytorch", None)
+
+
+def grad_attention_options(model_options: dict, blocks: list[tuple[str, int]]) -> dict:
+    """``model_options`` for a forward pass that will be differentiated: attention through PyTorch's SDPA, whose
+    backward is far cheaper than the CPU sub-quadratic kernel's (:func:`with_sdpa_attention`); unchanged where
+    ComfyUI's kernel already is SDPA (most GPUs), where the patch would only add a Python call per attention."""
+    return model_options if attention_is_sdpa() else with_sdpa_attention(model_options, blocks)
+
+
 def with_sdpa_attention(model_options: dict, blocks: list[tuple[str, int]]) -> dict:
     """A copy of ``model_options`` whose self- and cross-attention use :func:`sdpa_attention` in every
     transformer block of ``blocks`` (from :func:`transformer_blocks`) that has no replace patch of its own

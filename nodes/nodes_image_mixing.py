@@ -15,7 +15,15 @@ import copy
 
 import torch
 
-from ..blendspace.clip_guidance import GUIDANCE_RESIZES, HEUN_TYPE, StepClock, embed_latent, guided_denoised, mixed_target
+from ..blendspace.clip_guidance import (
+    GUIDANCE_RESIZES,
+    HEUN_TYPE,
+    StepClock,
+    correction_factor,
+    embed_latent,
+    guided_denoised,
+    mixed_target,
+)
 from ..blendspace.conditioning import combine_conditionings
 from ..blendspace.contact_sheet import annotate, tile
 from ..blendspace.errors import BlendspaceInputError
@@ -115,11 +123,13 @@ class _Guidance:
         self.generator = torch.Generator().manual_seed(seed)
         self.shared = copies is not None
         self.cache: dict = copies if copies is not None else {}
+        self.pending: tuple | None = None  # (input, guided, graph) of the evaluation calc_cond_batch saw last
 
     def release(self) -> None:
         if not self.shared:
             self.cache.clear()
         self.clock.reset()
+        self.pending = None
 
     def _frozen_copy(self, module, device):
         with torch.inference_mode(False):
@@ -165,24 +175,53 @@ class _Guidance:
         schedule = model_options.get("transformer_options", {}).get("sample_sigmas")
         return self.clock.guided(s_now, None if schedule is None else schedule.reshape(-1).tolist())
 
+    def calc_cond_batch(self, args: dict) -> list:
+        """ComfyUI's ``sampler_calc_cond_batch_function`` (current ComfyUI, exact gradient): on a guided step the
+        conditional pass the sampler needs anyway runs once, with gradients, through the grad-capable copy, and
+        its graph is kept for :meth:`__call__` (no second U-Net pass); the other passes run as usual."""
+        import comfy.samplers
+        conds, x, sigma, model, options = args["conds"], args["input"], args["sigma"], args["model"], \
+            args.get("model_options") or {}
+        active = self._active(sigma, options) and bool((correction_factor(
+            sigma.float(), x.dim(), self.parametrisation) > 0).any())  # flow at σ = 1 is never guided
+        if not active:
+            self.pending = (x, False, None)
+            return comfy.samplers.calc_cond_batch(model, conds, x, sigma, options)
+        cache = self._copies(model, x.device)
+        with torch.inference_mode(False), torch.enable_grad():
+            wrt = x.detach().clone().requires_grad_(True)
+            x0 = _cond_prediction(cache["unet"], conds[0], wrt, sigma.to(x.device).float().clone(),
+                                  comfy_compat.grad_attention_options(options, cache["blocks"]))
+        self.pending = (x, True, (wrt, x0))
+        rest = comfy.samplers.calc_cond_batch(model, conds[1:], x, sigma, options) if len(conds) > 1 else []
+        return [x0.detach(), *rest]
+
+    def _decision(self, x, sigma, model_options: dict):
+        """``(guided, (x leaf, x̂0 graph) or None)`` for this evaluation: made by :meth:`calc_cond_batch` for the
+        same input when it ran, else here."""
+        pending, self.pending = self.pending, None
+        if pending is not None and pending[0] is x:
+            return pending[1], pending[2]
+        return self._active(sigma, model_options), None
+
     def __call__(self, args):
         import comfy.model_management
         denoised, x, sigma, model = args["denoised"], args["input"], args["sigma"], args["model"]
-        if not self._active(sigma, args.get("model_options") or {}):
+        active, graph = self._decision(x, sigma, args.get("model_options") or {})
+        if not active:
             return denoised
         comfy.model_management.throw_exception_if_processing_interrupted()
         cache = self._copies(model, x.device)
         predict_x0 = None
-        if self.exact:
+        if self.exact and graph is None:  # the 2024 ComfyUI (no calc-cond-batch hook): the source's extra pass
             sig = sigma.to(x.device).float()
-            # same math, but attention through PyTorch's SDPA, whose backward is far cheaper than the CPU
-            # sub-quadratic kernel's (blocks with their own replace patch keep it)
-            options = comfy_compat.with_sdpa_attention(args.get("model_options", {}), cache["blocks"])
+            options = comfy_compat.grad_attention_options(args.get("model_options", {}), cache["blocks"])
 
             def predict_x0(x_k):
                 return _cond_prediction(cache["unet"], args["cond"], x_k, sig.clone(), options)
         return guided_denoised(denoised, x, sigma, self.target["embeds"], self.scale, self._embed_fn(cache, model),
-                               self.num_cutouts, predict_x0, args.get("cond_denoised"), self.parametrisation)
+                               self.num_cutouts, predict_x0, args.get("cond_denoised"), self.parametrisation,
+                               x0_graph=graph)
 
 
 def _cond_prediction(model, cond, x, sigma, model_options):
@@ -200,9 +239,14 @@ def _cond_prediction(model, cond, x, sigma, model_options):
 
 
 def _patched(model, guidance: _Guidance):
-    """A clone of ``model`` with the guidance as its post-CFG function (the input model is untouched)."""
+    """A clone of ``model`` with the guidance as its post-CFG function (the input model is untouched). With the
+    exact gradient on current ComfyUI it also takes the conditional pass (:meth:`_Guidance.calc_cond_batch`),
+    unless another node already replaced that pass: then the source's extra pass runs instead."""
     m = model.clone()
     m.set_model_sampler_post_cfg_function(lambda args: guidance(args))
+    if guidance.exact and hasattr(m, "set_model_sampler_calc_cond_batch_function") \
+            and "sampler_calc_cond_batch_function" not in m.model_options:
+        m.set_model_sampler_calc_cond_batch_function(guidance.calc_cond_batch)
     return m
 
 

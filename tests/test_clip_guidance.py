@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import math
 import weakref
 
@@ -386,3 +387,52 @@ def test_grad_pass_attention_is_the_same_math_and_keeps_other_patches(comfy, set
                             transformer_options=compat.with_sdpa_attention({}, blocks)["transformer_options"])
     assert torch.allclose(plain, sdpa, atol=1e-4) and not torch.equal(plain, base.apply_model(
         x, t, c_crossattn=ctx, transformer_options=new["transformer_options"]))
+
+
+def _unet_batch_items(model):
+    """Count the samples every diffusion-model forward sees (the hook is carried into the grad-capable copy)."""
+    seen = []
+    handle = model.model.diffusion_model.register_forward_pre_hook(lambda m, a: seen.append(int(a[0].shape[0])))
+    return seen, handle
+
+
+def test_exact_gradient_reuses_the_samplers_conditional_pass(comfy, setup):
+    """Current ComfyUI: the exact gradient differentiates the sampler's own conditional pass, so a guided step
+    costs the U-Net 2 samples (cond with gradients, uncond) instead of 3 (both, then the source's extra cond
+    pass); the result is the extra pass's. A node that already took the cond pass keeps it (extra pass)."""
+    if not comfy.is_current:
+        pytest.skip("the 2024 ComfyUI has no sampler_calc_cond_batch_function: the exact gradient makes the "
+                    "source's extra pass there (covered by the guidance tests)")
+    samplers = importlib.import_module("comfy.samplers")
+    s = setup
+    target = _target(comfy, s)
+    taken = s["model"].clone()
+    taken.set_model_sampler_calc_cond_batch_function(
+        lambda a: samplers.calc_cond_batch(a["model"], a["conds"], a["input"], a["sigma"], a["model_options"]))
+    runs = {}
+    for name, model in (("reuse", s["model"]), ("extra pass", taken)):
+        seen, handle = _unet_batch_items(model)
+        try:
+            runs[name] = (_guided(comfy, s, target, 1000.0, EXACT, model=model, steps=4,
+                                  strength_mode="comfyui denoise"), list(seen))
+        finally:
+            handle.remove()
+    (reuse, seen_reuse), (extra, seen_extra) = runs["reuse"], runs["extra pass"]
+    assert sum(seen_reuse) == 2 * 4 and sum(seen_extra) == 3 * 4, (seen_reuse, seen_extra)
+    plain = _guided(comfy, s, target, 0.0, EXACT, steps=4, strength_mode="comfyui denoise")
+    assert not _close(extra, plain, 1e-3), "the guidance must act for the comparison to mean anything"
+    assert _close(reuse, extra, 1e-4), (reuse - extra).abs().max()
+
+
+def test_exact_gradient_reuse_keeps_every_n_steps(comfy, setup):
+    """With the conditional pass taken, unguided steps cost what a plain step costs (no grad pass)."""
+    if not comfy.is_current:
+        pytest.skip("the 2024 ComfyUI has no sampler_calc_cond_batch_function")
+    s = setup
+    seen, handle = _unet_batch_items(s["model"])
+    try:
+        _guided(comfy, s, _target(comfy, s), 1000.0, EXACT, steps=4, strength_mode="comfyui denoise",
+                every_n_steps=2)
+    finally:
+        handle.remove()
+    assert seen == [1, 1, 2, 1, 1, 2], seen
