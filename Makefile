@@ -8,6 +8,8 @@ STAMP := $(VENV)/.blendspace-deps
 .PHONY: test lint format bench run serve thumbnails clean chromium
 
 WORKFLOW ?= workflows/dual_style_epsilon.json
+# e.g. BENCH_ARGS="--device cuda --size full" (see README, Benchmarks)
+BENCH_ARGS ?=
 RUN_ARGS ?= --smoke
 
 # -rs lists every skipped test with its reason; tests/conftest.py adds a summary of skipped tiers.
@@ -23,8 +25,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_slerp.py
-	$(PY) benchmarks/bench_dual_style.py
-	$(PY) benchmarks/bench_clip_guidance.py
+	$(PY) benchmarks/bench_dual_style.py $(BENCH_ARGS)
+	$(PY) benchmarks/bench_clip_guidance.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_fanout.py
 
 run: $(STAMP)

@@ -1,67 +1,133 @@
-"""CLIP image guidance cost: time per guided sampling step over time per plain step (CPU, one run).
+"""CLIP image guidance cost: a guided sampling step over a plain one, and peak memory, for the three gradients.
 
-Mid-size random SD1.x-shaped U-Net (the dual-style benchmark's), the tiny test VAE and CLIP vision
-model, 8 Euler steps on a 32x32 latent, every step guided. Prints one JSON line of ratios for the
-exact gradient (through the U-Net, as the source; goal <= 3x) and the fast one (decoder and CLIP
-only; goal <= 1.5x), and the exact ratio again with PyTorch's SDPA attention for the plain steps too
-(the guided U-Net pass always uses it; ComfyUI uses its slower sub-quadratic kernel on a CPU). The
-A1111 proof of concept ran 11x. Run: ``python benchmarks/bench_clip_guidance.py``.
+Default (``--size small``): the mid-size random SD1.x-shaped U-Net, the tiny test VAE and CLIP vision model, 8
+Euler steps on a 32x32 latent, every step guided. The tiny test VAE is smaller than a real tiny decoder, so
+this size checks the plumbing and the U-Net's share (the exact gradient); the decoders' share needs ``--size
+full``: random-weight SD1.5 (512², 64x64 latent) and SDXL (1024², 128x128) U-Nets with the full SD VAE and a
+ViT-L/14 CLIP vision tower, 4 steps (per-step times are reported too; meant for ``--device cuda``; ``--image``
+makes it fit a CPU's memory). The taesd gradient decodes through ComfyUI's TAESD class with a random tiny
+decoder written to a temporary models/vae_approx folder. The grad-capable copies are made in every run, as
+the sampler node makes them, so few steps weigh them more.
+
+Every ratio compares runs with the same attention kernel for the plain and the guided steps: PyTorch's SDPA
+everywhere (as on a GPU; the gradient passes use it anyway), and ComfyUI's own choice for the sampler (on a
+CPU its sub-quadratic kernel). Goals: taesd <= 1.15x, fast <= 1.5x, exact <= 3x; peak memory taesd and
+fast <= 1.2x of plain. Prints one JSON line per model.
+Run: ``python benchmarks/bench_clip_guidance.py [--device cuda] [--size full] [--models sd15] [--image 256]``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from bench_dual_style import median_times, mid_unet  # noqa: E402
-from comfy_harness import boot  # noqa: E402
+import bench_common as common  # noqa: E402
+from bench_common import FULL, FULL_VAE, PeakMemory, median_times  # noqa: E402
+
+GRADIENTS = {"taesd": "taesd (tiny decoder)", "fast": "fast (decoder only)",
+             "exact": "exact (through the U-Net, source)"}
+GOALS = {"taesd": 1.15, "fast": 1.5, "exact": 3.0}
+
+
+def _full_models(h, name: str, args) -> dict:
+    """Full-size random models for ``name`` (sd15 / sdxl) on ComfyUI's device."""
+    import comfy.clip_vision
+    import comfy.ldm.models.autoencoder
+    import comfy.sd
+    family, config, side, width = common.full_size(args, name)
+    ae = comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=dict(FULL_VAE), embed_dim=4)
+    h.tiny.randomize(ae, 2)
+    vae = comfy.sd.VAE(sd=ae.state_dict(), config={"params": {"ddconfig": dict(FULL_VAE), "embed_dim": 4}})
+    cv = comfy.clip_vision.ClipVisionModel(os.path.join(os.path.dirname(comfy.clip_vision.__file__),
+                                                        "clip_vision_config_vitl.json"))
+    h.tiny.randomize(cv.model, 3)
+    return dict(model=common.unet_patcher(h, family, config), vae=vae, cv=cv, steps=4, image=8 * side,
+                pos=common.conditioning(width, family, 1, 8 * side),
+                neg=common.conditioning(width, family, 2, 8 * side),
+                latent={"samples": torch.zeros(1, 4, side, side)})
+
+
+def _small_models(h) -> dict:
+    clip = h.tiny.tiny_clip(1)
+    return dict(model=common.mid_unet(h), vae=h.tiny.tiny_vae(2), cv=h.tiny.tiny_clip_vision(3), steps=8, image=256,
+                pos=h.tiny.encode_prompt(clip, "a cat"), neg=h.tiny.encode_prompt(clip, ""),
+                latent={"samples": torch.zeros(1, 4, 32, 32)})
+
+
+def _runs(h, m: dict) -> dict:
+    """The plain sampler and the three guided ones, as callables."""
+    g = torch.Generator().manual_seed(0)
+    content, style = (torch.rand(1, 256, 256, 3, generator=g) for _ in range(2))
+    target = h.node("BlendspaceSlerpClipImageEmbeds").mix(0.5, clip_vision=m["cv"], content_image=content,
+                                                          style_image=style)[0]
+    node = h.node("ClipImageGuidanceSampler")
+
+    def run(scale, gradient):
+        return lambda: node.sample(m["model"], 1, m["steps"], 7.0, "euler", "normal", m["pos"], m["neg"], m["latent"],
+                                   1.0, strength_mode="comfyui denoise", vae=m["vae"], clip_vision=m["cv"],
+                                   target=target, clip_guidance_scale=scale, gradient=gradient, use_cutouts=False,
+                                   num_cutouts=4, start_percent=0.0, end_percent=1.0, every_n_steps=1)
+    return {"plain": run(0.0, GRADIENTS["fast"]), **{k: run(100.0, v) for k, v in GRADIENTS.items()}}
+
+
+def _tiny_decoder_folder(h, family: str) -> str:
+    """A temporary vae_approx folder holding a random tiny decoder for ``family``'s latents."""
+    import folder_paths
+    folder = tempfile.mkdtemp(prefix="vae_approx-")
+    folder_paths.add_model_folder_path("vae_approx", folder)
+    name = "taesdxl_decoder" if family == "SDXL" else "taesd_decoder"
+    h.tiny.write_tiny_taesd_decoder(folder, name, h.tiny.tiny_taesd(11))
+    return folder
+
+
+def _measure(h, m: dict, memory: PeakMemory, repeats: int) -> dict:
+    """Times with ComfyUI's kernel (peak memory on the untimed first runs) and with SDPA everywhere."""
+    import comfy.ldm.modules.attention as attention
+    runs = _runs(h, m)
+    chosen = attention.optimized_attention
+    default = median_times(runs, repeats=repeats, first=memory)
+    attention.optimized_attention = attention.attention_pytorch
+    try:
+        sdpa = median_times(runs, repeats=repeats)
+    finally:
+        attention.optimized_attention = chosen
+    steps = m["steps"]
+    report = {"attention_default": chosen.__name__}
+    for k in GRADIENTS:
+        report[f"{k}_over_plain"] = round(sdpa[k] / sdpa["plain"], 3)
+        report[f"{k}_over_plain_default_attention"] = round(default[k] / default["plain"], 3)
+        report[f"{k}_goal"] = GOALS[k]
+        report[f"{k}_peak_memory_over_plain"] = memory.over(k, "plain")
+    report["seconds_per_step_sdpa"] = {k: round(v / steps, 4) for k, v in sdpa.items()}
+    report["peak_memory_mib"] = {k: round(v / 2 ** 20, 1) for k, v in memory.peaks.items()}
+    report["peak_memory_method"] = memory.method()
+    report["exact_copies"] = "a frozen deep copy of the diffusion model, the VAE and the CLIP vision tower"
+    return report
 
 
 def main() -> None:
+    args = common.parse_args(__doc__.splitlines()[0])
     with torch.inference_mode():
-        h = boot()
-        patcher = mid_unet(h)
-        clip, vae, cv = h.tiny.tiny_clip(1), h.tiny.tiny_vae(2), h.tiny.tiny_clip_vision(3)
-        pos, neg = h.tiny.encode_prompt(clip, "a cat"), h.tiny.encode_prompt(clip, "")
-        g = torch.Generator().manual_seed(0)
-        content, style = torch.rand(1, 256, 256, 3, generator=g), torch.rand(1, 256, 256, 3, generator=g)
-        target = h.node("BlendspaceSlerpClipImageEmbeds").mix(0.5, clip_vision=cv, content_image=content, style_image=style)[0]
-        latent = {"samples": torch.zeros(1, 4, 32, 32)}
-        node = h.node("ClipImageGuidanceSampler")
-
-        def run(scale, gradient):
-            return lambda: node.sample(patcher, 1, 8, 7.0, "euler", "normal", pos, neg, latent, 1.0,
-                                       strength_mode="comfyui denoise", vae=vae, clip_vision=cv, target=target,
-                                       clip_guidance_scale=scale, gradient=gradient, use_cutouts=False, num_cutouts=4,
-                                       start_percent=0.0, end_percent=1.0, every_n_steps=1)
-
-        t = median_times({"plain": run(0.0, "fast (decoder only)"),
-                          "exact": run(100.0, "exact (through the U-Net, source)"),
-                          "fast": run(100.0, "fast (decoder only)")}, repeats=3)
-        # The exact gradient's U-Net pass always runs attention through PyTorch's SDPA. ComfyUI picks its
-        # sub-quadratic kernel on a CPU (SDPA on most GPUs): measure again with SDPA for the plain steps too.
-        import comfy.ldm.modules.attention as attention
-        chosen = attention.optimized_attention
-        attention.optimized_attention = attention.attention_pytorch
-        try:
-            same = median_times({"plain": run(0.0, "fast (decoder only)"),
-                                 "exact": run(100.0, "exact (through the U-Net, source)")}, repeats=3)
-        finally:
-            attention.optimized_attention = chosen
-    print(json.dumps({
-        "benchmark": "clip_guidance_step_over_plain_step_mid_unet_256px",
-        "attention": chosen.__name__,
-        "exact_over_plain": round(t["exact"] / t["plain"], 3), "exact_goal": 3.0,
-        "fast_over_plain": round(t["fast"] / t["plain"], 3), "fast_goal": 1.5,
-        "exact_over_plain_both_sdpa": round(same["exact"] / same["plain"], 3),
-        "comfyui": "current" if h.is_current else "2024",
-    }))
+        h = common.start(args)
+        for name in common.model_names(args):
+            memory = PeakMemory(args.device)
+            m = _small_models(h) if name == "small" else _full_models(h, name, args)
+            m["steps"] = args.steps or m["steps"]
+            _tiny_decoder_folder(h, FULL[name][0] if name in FULL else "SD15")
+            report = _measure(h, m, memory, args.repeats or 3)
+            print(json.dumps({
+                "benchmark": "clip_guidance_over_plain_sampling", "model": "mid-size SD1.x U-Net" if name == "small"
+                else f"{name} full-size config, random weights", "image": m["image"], "steps": m["steps"],
+                "device": common.device_name(args),
+                **report, "comfyui": "current" if h.is_current else "2024"}), flush=True)
+            del m
 
 
 if __name__ == "__main__":

@@ -60,12 +60,13 @@ def _run(value):
     return asyncio.run(value) if inspect.iscoroutine(value) else value
 
 
-def import_comfyui(root: Path):
-    """Import ComfyUI from ``root`` for CPU use; return ``(nodes, execution, folder_paths, is_current)``."""
+def import_comfyui(root: Path, cpu: bool = True):
+    """Import ComfyUI from ``root`` for CPU use (unless ``cpu`` is False: ComfyUI then picks its own device, as
+    the benchmarks' ``--device cuda``); return ``(nodes, execution, folder_paths, is_current)``."""
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     from comfy.cli_args import args
-    args.cpu = True
+    args.cpu = cpu
     if (root / "utils" / "extra_config.py").is_file():
         # before `import nodes`: nodes.py puts comfy/ first on sys.path, and comfy/utils.py would then
         # shadow ComfyUI's top-level `utils` package that the server modules import later
@@ -87,12 +88,12 @@ def find_module(path: Path):
 
 
 def start_comfyui(root: Path, with_test_pack: bool = False, output_dir: str | None = None,
-                  isolate_dirs: bool = True) -> SimpleNamespace:
+                  isolate_dirs: bool = True, cpu: bool = True) -> SimpleNamespace:
     """Import ComfyUI, load its extra nodes and Blendspace (and the test pack) with its own loader.
 
     ``isolate_dirs``: input, output and temp folders in a fresh temporary folder (tests); otherwise
     ComfyUI's own folders, except an explicit ``output_dir``."""
-    nodes, execution, folder_paths, is_current = import_comfyui(root)
+    nodes, execution, folder_paths, is_current = import_comfyui(root, cpu)
     work = Path(tempfile.mkdtemp(prefix="blendspace-comfy-"))
     custom = work / "custom_nodes"
     custom.mkdir()

@@ -61,10 +61,11 @@ class Harness(SimpleNamespace):
 _HARNESS: Harness | None = None
 
 
-def boot() -> Harness:
-    """Import ComfyUI (CPU only), load its built-in extra nodes, Blendspace and the test pack; once per process."""
+def boot(cpu: bool = True) -> Harness:
+    """Import ComfyUI (CPU only unless ``cpu`` is False: the benchmarks' ``--device cuda``), load its built-in
+    extra nodes, Blendspace and the test pack; once per process."""
     global _HARNESS
     if _HARNESS is None:
-        session = start_comfyui(comfyui_root(), with_test_pack=True)
+        session = start_comfyui(comfyui_root(), with_test_pack=True, cpu=cpu)
         _HARNESS = Harness(session=session, **vars(session), tiny=session.testing.tiny)
     return _HARNESS

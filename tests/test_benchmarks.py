@@ -14,8 +14,10 @@ from comfy_harness import REPO
 
 RATIOS = {
     "bench_slerp.py": ("slerp_per_sample_over_lerp", "slerp_whole_batch_over_lerp", "slerp_fp16_over_lerp_fp16"),
-    "bench_dual_style.py": ("epsilon_mix_over_plain", "unet_batch3_over_batch2", "cross_attention_over_plain"),
-    "bench_clip_guidance.py": ("exact_over_plain", "fast_over_plain", "exact_over_plain_both_sdpa"),
+    "bench_dual_style.py": ("epsilon_mix_over_plain", "unet_batch3_over_batch2", "epsilon_mix_over_unet_scaling",
+                            "cross_attention_over_plain"),
+    "bench_clip_guidance.py": tuple(f"{g}_{r}" for g in ("taesd", "fast", "exact")
+                                    for r in ("over_plain", "over_plain_default_attention", "peak_memory_over_plain")),
     "bench_fanout.py": ("two_servers_speedup",),
 }
 
@@ -29,3 +31,10 @@ def test_benchmark_runs_and_reports_ratios(script):
     report = json.loads(res.stdout.strip().splitlines()[-1])
     for key in RATIOS[script]:
         assert isinstance(report[key], float) and math.isfinite(report[key]) and report[key] > 0, (key, report)
+
+
+@pytest.mark.parametrize("script", ["bench_clip_guidance.py", "bench_dual_style.py"])
+def test_benchmark_options_are_checked_before_any_model_is_built(script):
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--size", "full", "--models", "sd21"],
+                         capture_output=True, text=True, cwd=str(REPO), timeout=120)
+    assert res.returncode == 2 and "--models" in res.stderr and "sd15" in res.stderr, res.stderr[-2000:]
