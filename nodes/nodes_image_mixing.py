@@ -179,6 +179,7 @@ class _Guidance:
         """ComfyUI's ``sampler_calc_cond_batch_function`` (current ComfyUI, exact gradient): on a guided step the
         conditional pass the sampler needs anyway runs once, with gradients, through the grad-capable copy, and
         its graph is kept for :meth:`__call__` (no second U-Net pass); the other passes run as usual."""
+        import comfy.model_management
         import comfy.samplers
         conds, x, sigma, model, options = args["conds"], args["input"], args["sigma"], args["model"], \
             args.get("model_options") or {}
@@ -187,6 +188,7 @@ class _Guidance:
         if not active:
             self.pending = (x, False, None)
             return comfy.samplers.calc_cond_batch(model, conds, x, sigma, options)
+        comfy.model_management.throw_exception_if_processing_interrupted()
         cache = self._copies(model, x.device)
         with torch.inference_mode(False), torch.enable_grad():
             wrt = x.detach().clone().requires_grad_(True)
