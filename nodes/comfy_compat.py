@@ -5,6 +5,7 @@ ComfyUI modules are imported inside the functions, so importing the pack has no 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 from ..blendspace.errors import BlendspaceInputError
@@ -206,6 +207,37 @@ def schedule_sigmas(model, scheduler: str, steps: int, denoise: float = 1.0):
         return torch.FloatTensor([])
     return full(int(steps / denoise))[-(steps + 1):]
 
+
+# ------------------------------------------------------------------------------------ gradients through loaded models
+
+def _alias(t):
+    """A normal (non-inference) tensor on the same memory as ``t`` (a DLPack round trip, outside inference
+    mode); a clone where DLPack cannot carry ``t`` (some tensor subclasses and quantised kinds)."""
+    import torch
+    t = t.detach()
+    try:
+        return torch.utils.dlpack.from_dlpack(torch.utils.dlpack.to_dlpack(t))
+    except (BufferError, RuntimeError, TypeError, ValueError):
+        return t.clone()
+
+
+def grad_capable_twin(module, device):
+    """A frozen twin of ``module`` that autograd can differentiate through (gradients for inputs, none for
+    weights), on ``device``.
+
+    ComfyUI loads models and runs nodes under ``torch.inference_mode()``: their weights are inference tensors,
+    which autograd refuses to save for a backward pass. The twin's parameters and buffers are not copies: each
+    is a normal tensor on the same memory as the original's, so the twin costs no weight memory on the
+    module's own device (a twin on another device is a copy there). Everything else is deep-copied, so the
+    twin's structure can be used apart from the original's; its weights must not be written to."""
+    import torch
+    with torch.inference_mode(False):
+        memo = {id(p): torch.nn.Parameter(_alias(p), requires_grad=False) for p in module.parameters()}
+        memo.update({id(b): _alias(b) for b in module.buffers()})
+        twin = copy.deepcopy(module, memo).to(device)
+    for p in twin.parameters():
+        p.requires_grad_(False)
+    return twin
 
 # ------------------------------------------------------------------------------------ model families
 

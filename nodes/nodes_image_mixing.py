@@ -132,11 +132,7 @@ class _Guidance:
         self.pending = None
 
     def _frozen_copy(self, module, device):
-        with torch.inference_mode(False):
-            m = copy.deepcopy(module).to(device)
-        for p in m.parameters():
-            p.requires_grad_(False)
-        return m
+        return comfy_compat.grad_capable_twin(module, device)
 
     def _copies(self, model, device):
         if "clip" not in self.cache:

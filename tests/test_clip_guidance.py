@@ -436,3 +436,26 @@ def test_exact_gradient_reuse_keeps_every_n_steps(comfy, setup):
     finally:
         handle.remove()
     assert seen == [1, 1, 2, 1, 1, 2], seen
+
+
+def test_grad_capable_copies_share_the_models_weights(comfy, setup):
+    """The U-Net, VAE and CLIP 'copies' the gradients run through cost no weight memory: every parameter is a
+    normal tensor on the same memory as the loaded model's inference-tensor weight, and guiding writes none."""
+    s = setup
+    mixing = comfy.pack.nodes.nodes_image_mixing
+    guidance = mixing._make_guidance(s["model"], s["vae"], _target(comfy, s), 100.0, EXACT, False, 4, 0.0, 1.0, 1,
+                                     clip_vision=s["cv"])
+    base = s["model"].model
+    cache = guidance._copies(base, torch.device("cpu"))
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    for name, original in (("unet", base), ("decoder", s["vae"].first_stage_model), ("clip", s["cv"].model)):
+        pairs = list(zip(original.parameters(), cache[name].parameters(), strict=True))
+        assert pairs and all(p.data_ptr() == q.data_ptr() for p, q in pairs), name
+        assert not any(q.is_inference() or q.requires_grad for _, q in pairs), name
+        assert cache[name] is not original
+    with torch.inference_mode(False), torch.enable_grad():
+        x = torch.randn(1, 4, 8, 8, requires_grad=True)
+        cache["decoder"].decode(x).square().sum().backward()  # the U-Net's backward: the guidance tests
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    _guided(comfy, s, _target(comfy, s), 1000.0, EXACT, steps=2)
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items()), "the model's weights are untouched"
