@@ -108,7 +108,8 @@ def _measure(h, m: dict, memory: PeakMemory, repeats: int) -> dict:
     report["seconds_per_step_sdpa"] = {k: round(v / steps, 4) for k, v in sdpa.items()}
     report["peak_memory_mib"] = {k: round(v / 2 ** 20, 1) for k, v in memory.peaks.items()}
     report["peak_memory_method"] = memory.method()
-    report["exact_copies"] = "a frozen deep copy of the diffusion model, the VAE and the CLIP vision tower"
+    report["grad_twins"] = ("the diffusion model (exact), the VAE (fast, exact) and the CLIP vision tower, weights "
+                            "aliased, not copied (on the device the weights are on)")
     return report
 
 

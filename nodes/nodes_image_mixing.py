@@ -3,10 +3,11 @@ as a MODEL patch and as a sampler, and the find-the-best-mix grid search.
 
 Math: ``blendspace/clip_guidance.py`` (target slerp, guided step, k-diffusion derivation) and
 ``blendspace/grid_search.py``. This adapter binds ComfyUI's model calls to that math. Gradients under
-ComfyUI's inference mode: grad-capable deep copies of the VAE (or, for the taesd gradient, ComfyUI's tiny
+ComfyUI's inference mode: grad-capable twins of the VAE (or, for the taesd gradient, ComfyUI's tiny
 autoencoder decoder loaded from models/vae_approx), the CLIP image tower and, for the exact gradient, the
-diffusion model are made once per patched model (outside inference mode, weights frozen) and released by the
-sampler after each run (the grid search shares one set across its cells).
+diffusion model, whose weights alias the loaded ones (``comfy_compat.grad_capable_twin``: no weight copy), are
+made once per patched model and released by the sampler after each run (the grid search shares one set across
+its cells).
 """
 
 from __future__ import annotations
@@ -250,20 +251,21 @@ def _patched(model, guidance: _Guidance):
 
 def _guidance_inputs() -> dict:
     return {
-        "vae": ("VAE", {"tooltip": "The checkpoint's VAE (the guided image is decoded through a copy of it; the "
-                                   "taesd gradient uses the tiny decoder instead)."}),
+        "vae": ("VAE", {"tooltip": "The checkpoint's VAE (the guided image is decoded through it; the taesd "
+                                   "gradient uses the tiny decoder instead)."}),
         "target": (TARGET_TYPE, {"tooltip": "The mixed CLIP image embedding (Slerp CLIP Image Embeds)."}),
         "clip_guidance_scale": ("FLOAT", {"default": 100.0, "min": 0.0, "max": 10000.0, "step": 1.0,
                                           "tooltip": "Strength of the pull toward the target (source: 100; 0 = off, "
                                                      "identical to plain sampling)."}),
         "gradient": (list(GRADIENTS), {"default": GRADIENTS[0],
-                                       "tooltip": "exact: through the U-Net as the source (one extra U-Net forward and "
-                                                  "backward per guided step, plus a copy of the U-Net in memory). "
+                                       "tooltip": "exact: through the U-Net as the source (a U-Net backward per guided "
+                                                  "step; on current ComfyUI the sampler's own conditional pass is "
+                                                  "differentiated, on the 2024 one an extra pass is made). "
                                                   "fast: through the VAE decoder and CLIP only (no U-Net backward). "
                                                   "taesd: as fast, through the tiny autoencoder decoder ComfyUI's "
                                                   "previews use (models/vae_approx: taesd_decoder, taesdxl_decoder, "
                                                   "taesd3_decoder or taef1_decoder for SD1.x/SD2, SDXL, SD3, Flux): "
-                                                  "cheapest, no VAE copy."}),
+                                                  "cheapest."}),
         "use_cutouts": ("BOOLEAN", {"default": False,
                                     "tooltip": "Score random crops instead of the whole image (the upstream pipeline; "
                                                "seed 000 uses the whole image)."}),
