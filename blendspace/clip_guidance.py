@@ -216,13 +216,13 @@ def guided_denoised(denoised: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor
     if not bool((factor > 0).any()):
         return denoised
     with torch.inference_mode(False), torch.enable_grad():
-        exact = x0_graph is not None or predict_x0 is not None
-        if x0_graph is not None:
+        if x0_graph is None and predict_x0 is not None:
+            wrt = x.detach().clone().requires_grad_(True)
+            x0_graph = (wrt, predict_x0(wrt))
+        exact = x0_graph is not None
+        if exact:
             wrt, x0 = x0_graph
             s = guided_blend(x0, wrt, sig.clone(), parametrisation)
-        elif predict_x0 is not None:
-            wrt = x.detach().clone().requires_grad_(True)
-            s = guided_blend(predict_x0(wrt), wrt, sig.clone(), parametrisation)
         else:
             x0 = (cond_denoised if cond_denoised is not None else denoised).detach().clone()
             s = guided_blend(x0, x.detach().clone(), sig.clone(), parametrisation).detach().requires_grad_(True)
