@@ -29,6 +29,14 @@ COND_INPUTS = {
 }
 
 
+def _single_latent(latent: dict, why: str) -> torch.Tensor:
+    """The samples of ``latent`` (input ``latent``) when its batch is 1; else an error ending with ``why``."""
+    samples = samples_of(latent, "latent")
+    if samples.shape[0] != 1:
+        raise BlendspaceInputError(f"the latent has a batch of {samples.shape[0]}; {why}")
+    return samples
+
+
 def _frames_latent(template: dict, frames: list[torch.Tensor]) -> dict:
     out = {k: v for k, v in template.items() if k not in ("batch_index", "noise_mask")}
     out["samples"] = torch.cat(frames, dim=0)
@@ -182,10 +190,8 @@ class LatentWalk:
 
     def walk(self, model, positive_a, positive_b, negative, latent, seed_a, steps, cfg, sampler_name, scheduler,
              seed_b, frames, noise_interpolation, prompt_interpolation, max_batch):
-        samples = samples_of(latent, "latent")
-        if samples.shape[0] != 1:
-            raise BlendspaceInputError(f"the latent has a batch of {samples.shape[0]}; a walk starts from one empty "
-                                       "latent (batch 1), the frames are made by the node.")
+        samples = _single_latent(latent, "a walk starts from one empty latent (batch 1), the frames are made by the "
+                                         "node.")
         _, noise_a = comfy_compat.prepare_noise(model, latent, seed_a)
         _, noise_b = comfy_compat.prepare_noise(model, latent, seed_b)
         mix_noise = slerp if noise_interpolation == "slerp" else (lambda a, b, t, per: lerp(a, b, t))
@@ -363,10 +369,8 @@ class LatentVariations:
 
     def vary(self, model, positive, negative, latent, seed, steps, cfg, sampler_name, scheduler, strength, count,
              variation_seed):
-        samples = samples_of(latent, "latent")
-        if samples.shape[0] != 1:
-            raise BlendspaceInputError(f"the latent has a batch of {samples.shape[0]}; variations start from one empty "
-                                       "latent (batch 1), the node makes the batch.")
+        samples = _single_latent(latent, "variations start from one empty latent (batch 1), the node makes the "
+                                         "batch.")
         _, base = comfy_compat.prepare_noise(model, latent, seed)
         batch = {"samples": samples.repeat(count, 1, 1, 1)}
         _, fresh = comfy_compat.prepare_noise(model, batch, variation_seed)
@@ -421,21 +425,17 @@ class GuidanceGrid:
 
     def grid(self, model, positive, negative, latent, vae, seed, sampler_name, scheduler, steps_list, guidance_scales,
              guidance_rescale):
-        samples = samples_of(latent, "latent")
-        if samples.shape[0] != 1:
-            raise BlendspaceInputError(f"the latent has a batch of {samples.shape[0]}; the grid samples one image per "
-                                       "cell from an empty latent of batch 1.")
+        _single_latent(latent, "the grid samples one image per cell from an empty latent of batch 1.")
         steps = [int(round(v)) for v in parse_values(steps_list, "steps_list", 1, 10000)]
         scales = parse_values(guidance_scales, "guidance_scales", -30.0, 30.0)
         cells = [(n, g) for n in steps for g in scales]
         progress = comfy_compat.Progress(sum(n for n, _ in cells))
-        outs, images, done = [], [], 0
+        outs, images = [], []
         for n, g in cells:
             progress.check()
             m = _any_scale_model(model, float(g), float(guidance_rescale))
             out = comfy_compat.ksample(m, seed, n, 1.0, sampler_name, scheduler, positive, negative, latent,
-                                       callback=progress.step_callback(done))
-            done += n
+                                       callback=progress.step_callback(progress.done))
             progress.advance(n)
             outs.append(out)
             images.append(annotate(vae.decode(out).float().cpu().clamp(0, 1)[:1], f"steps {n}\nscale {g:g}"))
