@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_common as common  # noqa: E402
-from bench_common import FULL, FULL_VAE, PeakMemory, median_times  # noqa: E402
+from bench_common import FULL_VAE, PeakMemory, median_times  # noqa: E402
 
 GRADIENTS = {"taesd": "taesd (tiny decoder)", "fast": "fast (decoder only)",
              "exact": "exact (through the U-Net, source)"}
@@ -77,13 +77,13 @@ def _runs(h, m: dict) -> dict:
     return {"plain": run(0.0, GRADIENTS["fast"]), **{k: run(100.0, v) for k, v in GRADIENTS.items()}}
 
 
-def _tiny_decoder_folder(h, family: str) -> str:
-    """A temporary vae_approx folder holding a random tiny decoder for ``family``'s latents."""
+def _tiny_decoder_folder(h, model) -> str:
+    """A temporary vae_approx folder holding a random tiny decoder under the name ``model``'s latent format asks
+    for (the file ComfyUI's previews load)."""
     import folder_paths
     folder = tempfile.mkdtemp(prefix="vae_approx-")
     folder_paths.add_model_folder_path("vae_approx", folder)
-    name = "taesdxl_decoder" if family == "SDXL" else "taesd_decoder"
-    h.tiny.write_tiny_taesd_decoder(folder, name, h.tiny.tiny_taesd(11))
+    h.tiny.write_tiny_taesd_decoder(folder, model.model.latent_format.taesd_decoder_name, h.tiny.tiny_taesd(11))
     return folder
 
 
@@ -121,7 +121,7 @@ def main() -> None:
             memory = PeakMemory(args.device)
             m = _small_models(h) if name == "small" else _full_models(h, name, args)
             m["steps"] = args.steps or m["steps"]
-            _tiny_decoder_folder(h, FULL[name][0] if name in FULL else "SD15")
+            _tiny_decoder_folder(h, m["model"])
             report = _measure(h, m, memory, args.repeats or 3)
             print(json.dumps({
                 "benchmark": "clip_guidance_over_plain_sampling", "model": "mid-size SD1.x U-Net" if name == "small"
