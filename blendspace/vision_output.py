@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from .conditioning import match_batch
 from .errors import BlendspaceInputError
 from .slerp import lerp, slerp
 
@@ -33,14 +34,7 @@ def _batch_pair(a: torch.Tensor, b: torch.Tensor, name: str) -> tuple[torch.Tens
     if a.shape[1:] != b.shape[1:]:
         raise BlendspaceInputError(f"{name} differs in shape ({tuple(a.shape)} vs {tuple(b.shape)}): encode both "
                                    "images with the same CLIP vision model (and the same crop setting).")
-    if a.shape[0] == b.shape[0]:
-        return a, b
-    if b.shape[0] == 1:
-        return a, b.expand_as(a)
-    if a.shape[0] == 1:
-        return a.expand_as(b), b
-    raise BlendspaceInputError(f"{name}: batches of {a.shape[0]} and {b.shape[0]} images; use equal batches or "
-                               "one image on one side.")
+    return match_batch(a, b, (f"{name} of output A", f"{name} of output B"))
 
 
 def slerp_fields(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], t: float, per: str = "sample",
