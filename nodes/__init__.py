@@ -1,10 +1,11 @@
 """Blendspace node classes (classic V1 API), thin adapters over the pure modules in ``blendspace/``.
 
 One ``nodes_<technique>.py`` per technique, each exporting a ``NODES`` list; the display name of a node
-is its ``DISPLAY_NAME``. Node modules never import each other: what several need lives in ``shared.py``
-(CLIP image tower, open_clip type, common input declarations) or ``comfy_compat.py`` (the ComfyUI
-internals they touch, working on the 2024 and the current ComfyUI). Every node's FUNCTION first checks its
-inputs by their declared socket types (``shared.checked``), before any work.
+is its ``DISPLAY_NAME``. Node modules never import each other and never import ComfyUI: what several need
+lives in ``inputs.py`` (common input declarations) and ``checks.py`` (the entry checks), and everything that
+talks to ComfyUI at run time lives in the runtime layer, ``runtime/`` (model facts, sampling hooks, attention
+patches, gradient twins), which works on the 2024 and the current ComfyUI. Every node's FUNCTION first checks
+its inputs by their declared socket types (``checks.checked``), before any work.
 """
 
 from . import (
@@ -17,7 +18,7 @@ from . import (
     nodes_open_clip,
     nodes_slerp,
 )
-from .shared import checked
+from .checks import checked
 
 NODE_MODULES = (nodes_slerp, nodes_open_clip, nodes_image_mixing, nodes_flex, nodes_dual_style, nodes_cycle_diffusion,
                 nodes_experiments, nodes_clip_scores)

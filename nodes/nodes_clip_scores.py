@@ -8,7 +8,8 @@ import torch
 from ..blendspace.clip_scores import SPLITS, centre_strip_tv, cosine, directional, halves
 from ..blendspace.contact_sheet import annotate
 from ..blendspace.errors import BlendspaceInputError
-from .shared import OPEN_CLIP_TYPE, ImageTower, on_compute_device
+from .inputs import OPEN_CLIP_TYPE
+from .runtime.clip_vision import ImageTower, on_compute_device
 
 
 def _text_or_none(text: str | None) -> str | None:

@@ -1,93 +1,18 @@
-"""CycleDiffusion nodes (seed 002's backbone): an inversion node and a sampler that replays its noises.
+"""CycleDiffusion nodes (dual-style-image-gen's backbone): an inversion node and a sampler that replays its noises.
 
 Math: ``blendspace/cycle_diffusion.py``. Both run through ComfyUI's own sampling machinery
-(``comfy.sample.sample_custom`` with a custom KSAMPLER), so conditioning tricks and model patches
-(DualStyleEpsilonMix, CrossAttnInterpolate, LoRAs, ControlNets) apply as with any sampler.
+(``runtime/cycle_driver.py``: ``comfy.sample.sample_custom`` with a custom KSAMPLER), so conditioning tricks and
+model patches (DualStyleEpsilonMix, CrossAttnInterpolate, LoRAs, ControlNets) apply as with any sampler.
 """
 
 from __future__ import annotations
 
-import torch
-
-from ..blendspace.cycle_diffusion import CycleNoises, ddim_schedule, decode, encode
+from ..blendspace.cycle_diffusion import CycleNoises
 from ..blendspace.errors import BlendspaceInputError
 from ..blendspace.latents import samples_of
-from . import comfy_compat
+from .runtime import cycle_driver
 
 CYCLE_TYPE = "BLENDSPACE_CYCLE"
-
-
-WHAT = "CycleDiffusion (a DDPM/DDIM inversion, which does not apply to rectified-flow sampling)"
-
-
-def _alphas_cumprod(model) -> torch.Tensor:
-    comfy_compat.require_prediction(model, ("eps", "v"), WHAT)
-    ms = comfy_compat.model_sampling(model)
-    sigmas = getattr(ms, "sigmas", None)
-    if sigmas is None or sigmas.dim() != 1 or sigmas.shape[0] < 10:
-        raise BlendspaceInputError("CycleDiffusion needs a model with a discrete DDPM schedule (SD1.x, SD2.x, SDXL); "
-                                   "this model's sampling has none (flow or EDM models are not supported).")
-    return 1.0 / (1.0 + sigmas.detach().to("cpu", torch.float64) ** 2)
-
-
-def _k_sigmas(sched, device) -> torch.Tensor:
-    """The k-diffusion sigmas of the steps start … 0, then of the final ᾱ_prev (for ComfyUI's bookkeeping)."""
-    values = [sched.k_sigma(i) for i in range(sched.start, -1, -1)]
-    a_last = float(sched.alphas_prev[0])
-    values.append(((1 - a_last) / a_last) ** 0.5)
-    return torch.tensor(values, dtype=torch.float32, device=device)
-
-
-def _run(model, positive, negative, cfg, sampler_fn, latent_samples, seed, steps_total):
-    import comfy.model_management
-    import comfy.sample
-    import comfy.samplers
-    import latent_preview
-
-    sched = sampler_fn.schedule
-    sigmas = _k_sigmas(sched, "cpu")
-    callback = latent_preview.prepare_callback(model, steps_total)
-
-    def fn(model_k, x, sigmas_in, extra_args=None, callback=None, disable=None):
-        extra_args = extra_args or {}
-
-        def denoise(x_k, sigma):
-            comfy.model_management.throw_exception_if_processing_interrupted()
-            return model_k(x_k, sigma, **extra_args)
-
-        def step(i, x0_hat, x_now):
-            if callback is not None:
-                s = sigmas_in[min(i, len(sigmas_in) - 1)]
-                callback({"x": x_now, "i": i, "sigma": s, "sigma_hat": s, "denoised": x0_hat})
-
-        return sampler_fn(denoise, x, step)
-
-    sampler = comfy.samplers.KSAMPLER(fn)
-    noise = torch.zeros_like(latent_samples, device="cpu")
-    return comfy.sample.sample_custom(model, noise, cfg, sampler, sigmas, positive, negative, latent_samples,
-                                      callback=callback, disable_pbar=False, seed=seed)
-
-
-class _Encoder:
-    def __init__(self, sched, seed):
-        self.schedule = sched
-        self.seed = seed
-        self.result: CycleNoises | None = None
-
-    def __call__(self, denoise, x, step):
-        g = torch.Generator(device="cpu").manual_seed(int(self.seed))
-        self.result = encode(denoise, x, self.schedule, g, step)
-        return x
-
-
-class _Decoder:
-    def __init__(self, cycle: CycleNoises):
-        self.schedule = cycle.schedule
-        self.cycle = cycle
-
-    def __call__(self, denoise, x, step):
-        self.cycle.check_latent(x.shape)
-        return decode(denoise, self.cycle, step)
 
 
 class CycleDiffusionInvert:
@@ -134,10 +59,8 @@ class CycleDiffusionInvert:
             if abs(cfg - 1.0) > 1e-6:
                 raise BlendspaceInputError("cfg is not 1, so the inversion needs a negative prompt: connect one.")
             negative = positive
-        sched = ddim_schedule(_alphas_cumprod(model), steps, skip_steps, eta)
-        enc = _Encoder(sched, seed)
-        _run(model, positive, negative, cfg, enc, samples, seed, sched.start + 1)
-        return (enc.result,)
+        sched = cycle_driver.schedule(model, steps, skip_steps, eta)
+        return (cycle_driver.invert(model, positive, negative, cfg, samples, sched, seed),)
 
 
 class CycleDiffusionSampler:
@@ -173,13 +96,7 @@ class CycleDiffusionSampler:
     def sample(self, model, positive, negative, cycle, cfg):
         if not isinstance(cycle, CycleNoises):
             raise BlendspaceInputError("cycle must come from CycleDiffusion Invert.")
-        comfy_compat.require_prediction(model, ("eps", "v"), WHAT)
-        shape = cycle.noises[0].shape
-        import comfy.model_management
-        template = torch.zeros(shape, device=comfy.model_management.intermediate_device())
-        dec = _Decoder(cycle)
-        out = _run(model, positive, negative, cfg, dec, template, 0, cycle.schedule.start + 1)
-        return ({"samples": out},)
+        return ({"samples": cycle_driver.replay(model, positive, negative, cfg, cycle)},)
 
 
 NODES = [CycleDiffusionInvert, CycleDiffusionSampler]

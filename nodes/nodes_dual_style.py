@@ -5,7 +5,6 @@ Math: ``blendspace/dual_style_mask.py``, ``blendspace/epsilon_mix.py``, ``blends
 
 from __future__ import annotations
 
-from ..blendspace.cross_attention import CrossAttnInterpolation
 from ..blendspace.dual_style_mask import (
     CROSS_ATTN_SHARPNESS,
     DIRECTIONS,
@@ -16,8 +15,8 @@ from ..blendspace.dual_style_mask import (
 )
 from ..blendspace.epsilon_mix import dual_style_conditioning
 from ..blendspace.errors import BlendspaceInputError
-from . import comfy_compat
-from .shared import percent_inputs
+from .inputs import percent_inputs
+from .runtime.cross_attention import blend_prompt_b
 
 
 def _mask_inputs(default_sharpness: float, where: str) -> dict:
@@ -175,8 +174,6 @@ class CrossAttnInterpolate:
         if not conditioning_b or not hasattr(conditioning_b[0][0], "shape"):
             raise BlendspaceInputError("conditioning_b is empty: connect a CLIP Text Encode output.")
         context_b = conditioning_b[0][0]
-        available = comfy_compat.cross_attention_blocks(model)
-        selected = comfy_compat.parse_blocks(blocks, available)
         if mask is not None:
             user = (mask[:1] if mask.dim() == 3 else mask).float().clamp(0.0, 1.0)
 
@@ -185,26 +182,7 @@ class CrossAttnInterpolate:
         else:
             def mask_a_at(h, w, device):
                 return style_mask(h, w, direction, shape, center, sharpness, transition_width, device=device)
-        sigma_start, sigma_end = comfy_compat.percent_sigmas(model, start_percent, end_percent)
-        block_names = {key for key in selected}
-
-        def active(sigmas, block):
-            if block is not None and tuple(block[:2]) not in block_names:
-                return False
-            if sigmas is None:
-                return True
-            s = float(sigmas.reshape(-1)[0])
-            return sigma_end <= s <= sigma_start
-
-        interp = CrossAttnInterpolation(context_b, mask_a_at, strength, active, comfy_compat.attention)
-        m = model.clone()
-
-        def attn2_patch(n, context, value, extra_options):  # a plain function: clone() copies it by reference
-            return interp.attn2_patch(n, context, value, extra_options)
-
-        m.set_model_attn2_patch(attn2_patch)
-        comfy_compat.chain_attn2_replace(m, selected, interp.make_replace)
-        return (m,)
+        return (blend_prompt_b(model, context_b, mask_a_at, strength, start_percent, end_percent, blocks),)
 
 
 NODES = [DualStyleMask, DualStyleEpsilonMix, CrossAttnInterpolate]

@@ -7,8 +7,6 @@ negative guidance and the guidance × steps grid. Math: ``blendspace/strength_sw
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from ..blendspace.animation import save_gif
@@ -20,8 +18,9 @@ from ..blendspace.guidance import guided_epsilon
 from ..blendspace.latents import perturbed_latents, samples_of
 from ..blendspace.slerp import interpolation_weights, lerp, slerp
 from ..blendspace.strength_sweep import STRENGTH_MODES, arange_strengths, diffusers_start_step, parse_strengths
-from . import comfy_compat
-from .shared import sampler_inputs
+from .inputs import sampler_inputs
+from .runtime import sampling
+from .runtime.files import output_file
 
 COND_INPUTS = {
     "positive": ("CONDITIONING", {"tooltip": "The prompt (positive conditioning)."}),
@@ -91,17 +90,17 @@ class StrengthSweep:
         if strength_mode not in STRENGTH_MODES:
             raise BlendspaceInputError(f"strength_mode must be one of {STRENGTH_MODES}")
         strengths = parse_strengths(strength_list) if strength_list.strip() else arange_strengths(start, stop, step)
-        progress = comfy_compat.Progress(len(strengths) * steps)
+        progress = sampling.Progress(len(strengths) * steps)
         frames = []
         for k, s in enumerate(strengths):
             progress.check()
             cb = progress.step_callback(k * steps)
             if strength_mode == STRENGTH_MODES[0]:
                 first = diffusers_start_step(steps, s)
-                out = comfy_compat.ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent,
+                out = sampling.ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent,
                                            start_step=first, last_step=steps, force_full_denoise=True, callback=cb)
             else:
-                out = comfy_compat.ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent,
+                out = sampling.ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent,
                                            denoise=s, callback=cb)
             frames.append(out)
             progress.advance(steps)
@@ -138,13 +137,9 @@ class SaveAnimatedGIF:
         }
 
     def save(self, images, filename_prefix, frame_duration_ms, loop, ping_pong):
-        import folder_paths
-        out_dir = folder_paths.get_output_directory()
-        full, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, out_dir,
-                                                                             int(images.shape[2]), int(images.shape[1]))
-        file = f"{name}_{counter:05}_.gif"
-        save_gif(images.cpu().numpy(), os.path.join(full, file), frame_duration_ms, loop, ping_pong)
-        return {"ui": {"images": [{"filename": file, "subfolder": subfolder, "type": "output"}]}}
+        path, entry = output_file(filename_prefix, int(images.shape[2]), int(images.shape[1]), "gif")
+        save_gif(images.cpu().numpy(), path, frame_duration_ms, loop, ping_pong)
+        return {"ui": {"images": [entry]}}
 
 
 class LatentWalk:
@@ -192,8 +187,8 @@ class LatentWalk:
              seed_b, frames, noise_interpolation, prompt_interpolation, max_batch):
         samples = _single_latent(latent, "a walk starts from one empty latent (batch 1), the frames are made by the "
                                          "node.")
-        _, noise_a = comfy_compat.prepare_noise(model, latent, seed_a)
-        _, noise_b = comfy_compat.prepare_noise(model, latent, seed_b)
+        _, noise_a = sampling.prepare_noise(model, latent, seed_a)
+        _, noise_b = sampling.prepare_noise(model, latent, seed_b)
         mix_noise = slerp if noise_interpolation == "slerp" else (lambda a, b, t, per: lerp(a, b, t))
         mix_prompt = slerp if prompt_interpolation == "slerp" else (lambda a, b, t, per: lerp(a, b, t))
         ts = interpolation_weights(frames)
@@ -201,13 +196,13 @@ class LatentWalk:
         conds = [combine_conditionings(positive_a, positive_b, lambda a, b, t=t: mix_prompt(a, b, t, "sample"),
                                        lambda a, b, t=t: mix_prompt(a, b, t, "sample"), t=t) for t in ts]
         groups = _frame_groups(conds, frames if max_batch == 0 else max_batch)
-        progress = comfy_compat.Progress(len(groups) * steps)
+        progress = sampling.Progress(len(groups) * steps)
         outs = []
         for n, idx in enumerate(groups):
             cond = _stack_conditionings([conds[i] for i in idx])
             noise = torch.cat([noises[i] for i in idx], dim=0)
             batch_latent = {"samples": samples.repeat(len(idx), 1, 1, 1)}
-            outs.append(comfy_compat.ksample(model, seed_a, steps, cfg, sampler_name, scheduler, cond, negative,
+            outs.append(sampling.ksample(model, seed_a, steps, cfg, sampler_name, scheduler, cond, negative,
                                              batch_latent, noise=noise, callback=progress.step_callback(n * steps)))
             progress.advance(steps)
         return (_frames_latent(latent, outs),)
@@ -269,7 +264,7 @@ class DenoisingReplay:
     def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image, denoise):
         samples_of(latent_image, "latent_image")
         x0s, xts = [], []
-        progress = comfy_compat.Progress(steps)
+        progress = sampling.Progress(steps)
         inner = progress.step_callback(0)
         process_out = model.model.process_latent_out
 
@@ -278,7 +273,7 @@ class DenoisingReplay:
             xts.append(process_out(x.detach().clone()).to("cpu"))
             inner(step, x0, x, total_steps)
 
-        out = comfy_compat.ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
+        out = sampling.ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
                                    denoise=denoise, callback=callback)
         result = {k: v for k, v in latent_image.items()}
         result["samples"] = out
@@ -371,12 +366,12 @@ class LatentVariations:
              variation_seed):
         samples = _single_latent(latent, "variations start from one empty latent (batch 1), the node makes the "
                                          "batch.")
-        _, base = comfy_compat.prepare_noise(model, latent, seed)
+        _, base = sampling.prepare_noise(model, latent, seed)
         batch = {"samples": samples.repeat(count, 1, 1, 1)}
-        _, fresh = comfy_compat.prepare_noise(model, batch, variation_seed)
+        _, fresh = sampling.prepare_noise(model, batch, variation_seed)
         noise = perturbed_latents(base, fresh, float(strength)).to(base.dtype)
-        progress = comfy_compat.Progress(steps)
-        out = comfy_compat.ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, batch,
+        progress = sampling.Progress(steps)
+        out = sampling.ksample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, batch,
                                    noise=noise, callback=progress.step_callback(0))
         return (_frames_latent(latent, [out]),)
 
@@ -429,12 +424,12 @@ class GuidanceGrid:
         steps = [int(round(v)) for v in parse_values(steps_list, "steps_list", 1, 10000)]
         scales = parse_values(guidance_scales, "guidance_scales", -30.0, 30.0)
         cells = [(n, g) for n in steps for g in scales]
-        progress = comfy_compat.Progress(sum(n for n, _ in cells))
+        progress = sampling.Progress(sum(n for n, _ in cells))
         outs, images = [], []
         for n, g in cells:
             progress.check()
             m = _any_scale_model(model, float(g), float(guidance_rescale))
-            out = comfy_compat.ksample(m, seed, n, 1.0, sampler_name, scheduler, positive, negative, latent,
+            out = sampling.ksample(m, seed, n, 1.0, sampler_name, scheduler, positive, negative, latent,
                                        callback=progress.step_callback(progress.done))
             progress.advance(n)
             outs.append(out)

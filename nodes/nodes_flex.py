@@ -11,7 +11,6 @@ import logging
 
 import torch
 
-from ..blendspace.clip_preprocess import OPENAI_MEAN, OPENAI_STD, centre_square_pixels, source_resize_512
 from ..blendspace.conditioning import check_conditioning
 from ..blendspace.errors import BlendspaceInputError
 from ..blendspace.flex_mapping import (
@@ -24,37 +23,11 @@ from ..blendspace.flex_mapping import (
     direct_guidance,
     tween,
 )
+from .runtime.clip_vision import image_tokens
 
 log = logging.getLogger("blendspace")
 NORMALIZATIONS = ("corrected ([0,1] pixels)", "faithful ([-1,1] pixels, source)")
 MODES = ("tween prompt", "direct image guidance")
-
-
-def image_tokens(clip_vision, clip_vision_output=None, image=None, faithful: bool = False) -> torch.Tensor:
-    """(257, proj) projected tokens of the first guide image."""
-    import comfy.model_management
-    model = clip_vision.model
-    if faithful or clip_vision_output is None:
-        if image is None:
-            raise BlendspaceInputError("connect the guide IMAGE: the faithful [-1,1] preprocessing (or a missing "
-                                       "clip_vision_output) needs the picture itself.")
-        if image.shape[0] > 1:
-            log.warning("Blendspace: %d guide images given; FlexDiffuse guides with one, the first is used.",
-                        image.shape[0])
-        comfy.model_management.load_model_gpu(clip_vision.patcher)
-        device = getattr(clip_vision, "load_device", comfy.model_management.get_torch_device())
-        size = int(getattr(clip_vision, "image_size", 224))
-        picture = source_resize_512(image[:1]) if faithful else image[:1]  # the source's long-side-512 resize
-        px = centre_square_pixels(picture.to(device), size, faithful, getattr(clip_vision, "image_mean", OPENAI_MEAN),
-                                  getattr(clip_vision, "image_std", OPENAI_STD))
-        hidden = model(pixel_values=px, intermediate_output=-2)[0]
-    else:
-        hidden = clip_vision_output["last_hidden_state"][:1]
-        comfy.model_management.load_model_gpu(clip_vision.patcher)
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        tokens = model.visual_projection(model.vision_model.post_layernorm(hidden.to(device)))
-    return tokens[0].float().cpu()
 
 
 def _first_tokens(cond, name) -> torch.Tensor:

@@ -1,13 +1,12 @@
-"""CLIP-guided image mixing (seed 000, "CLIP Guided Images Mixing"): the mixed target embedding, the guidance
-as a MODEL patch and as a sampler, and the find-the-best-mix grid search.
+"""CLIP-guided image mixing (the diffusers images-mixing pipeline): the mixed target embedding, the guidance as a
+MODEL patch and as a sampler, the two-image CLIP vision mix, and the find-the-best-mix grid search.
 
 Math: ``blendspace/clip_guidance.py`` (target slerp, guided step, k-diffusion derivation) and
-``blendspace/grid_search.py``. This adapter binds ComfyUI's model calls to that math. Gradients under
-ComfyUI's inference mode: grad-capable twins of the VAE (or, for the taesd gradient, ComfyUI's tiny
-autoencoder decoder loaded from models/vae_approx), the CLIP image tower and, for the exact gradient, the
-diffusion model, whose weights alias the loaded ones (``comfy_compat.grad_capable_twin``: no weight copy), are
-made once per patched model and released by the sampler after each run (the grid search shares one set across
-its cells).
+``blendspace/grid_search.py``. What runs inside the sampler lives in the runtime layer:
+``runtime/guidance_hooks.py`` (the post-CFG and calc-cond-batch hooks, gradients through grad-capable twins of
+the VAE or tiny decoder, the CLIP tower and, for the exact gradient, the diffusion model, whose weights alias
+the loaded ones) and ``runtime/guided_run.py`` (the sampler run the sampler node and the grid search share;
+the grid search shares one set of twins across its cells).
 """
 
 from __future__ import annotations
@@ -16,30 +15,24 @@ import copy
 
 import torch
 
-from ..blendspace.clip_guidance import (
-    GUIDANCE_RESIZES,
-    HEUN_TYPE,
-    StepClock,
-    correction_factor,
-    embed_latent,
-    guided_denoised,
-    mixed_target,
-)
+from ..blendspace.clip_guidance import GUIDANCE_RESIZES, mixed_target
 from ..blendspace.conditioning import combine_conditionings
 from ..blendspace.contact_sheet import annotate, tile
 from ..blendspace.errors import BlendspaceInputError
 from ..blendspace.grid_search import OBJECTIVES, PARAMETERS, best_index, cell_label, grid_cells, parse_values
 from ..blendspace.grid_search import objective as objective_scores
-from ..blendspace.latents import match_pair, samples_of
 from ..blendspace.slerp import slerp
 from ..blendspace.strength_sweep import STRENGTH_MODES, diffusers_start_step
 from ..blendspace.vision_output import slerp_fields, tensor_fields
-from . import comfy_compat
-from .shared import ImageTower, model_input, percent_inputs, sampler_inputs, tower_inputs
+from .inputs import model_input, percent_inputs, sampler_inputs, tower_inputs
+from .runtime.clip_vision import ImageTower
+from .runtime.guidance_hooks import GRADIENTS, ClipGuidance, patched_model
+from .runtime.guided_run import GuidedRun
+from .runtime.model_facts import percent_sigmas, require_prediction
+from .runtime.sampling import Progress
+from .runtime.twins import tiny_decoder_path
 
 TARGET_TYPE = "BLENDSPACE_CLIP_TARGET"
-GRADIENTS = ("exact (through the U-Net, source)", "fast (decoder only)", "taesd (tiny decoder)")
-"""Saved workflows store the value: new choices are appended, existing ones never change."""
 
 
 class ClipTarget(dict):
@@ -106,149 +99,6 @@ class SlerpClipImageEmbeds:
         return (_target(c, s, slerp_clip_image_style_strength),)
 
 
-class _Guidance:
-    """The post-CFG function of one patched model: ComfyUI's model calls bound to ``guided_denoised``, with the
-    step window, every-n-th-step counting and the lazily built grad-capable copies. ``copies``: a dict shared by
-    several guidances of the same models (the grid search's cells), freed by its owner, not by :meth:`release`."""
-
-    def __init__(self, vae, tower: ImageTower, target: ClipTarget, scale: float, gradient: str, num_cutouts: int,
-                 sigma_range: tuple[float, float], every: int, seed: int, copies: dict | None = None,
-                 parametrisation: str = "k-diffusion", resize: str = GUIDANCE_RESIZES[0]):
-        self.vae, self.tower, self.target = vae, tower, target
-        self.parametrisation = parametrisation
-        self.scale, self.num_cutouts = float(scale), int(num_cutouts)
-        self.exact, self.tiny = gradient == GRADIENTS[0], gradient == GRADIENTS[2]
-        self.sigma_start, self.sigma_end = sigma_range
-        self.clock = StepClock(every)
-        self.resize = resize
-        self.generator = torch.Generator().manual_seed(seed)
-        self.shared = copies is not None
-        self.cache: dict = copies if copies is not None else {}
-        self.pending: tuple | None = None  # (input, guided, graph) of the evaluation calc_cond_batch saw last
-
-    def release(self) -> None:
-        if not self.shared:
-            self.cache.clear()
-        self.clock.reset()
-        self.pending = None
-
-    def _frozen_copy(self, module, device):
-        return comfy_compat.grad_capable_twin(module, device)
-
-    def _copies(self, model, device):
-        if "clip" not in self.cache:
-            self.cache["clip"] = self._frozen_copy(self.tower.module, device)
-        if self.tiny and "tiny_decoder" not in self.cache:
-            self.cache["tiny_decoder"] = comfy_compat.tiny_decoder(model, device)
-        if not self.tiny and "decoder" not in self.cache:
-            self.cache["decoder"] = self._frozen_copy(self.vae.first_stage_model, device)
-        if self.exact and "unet" not in self.cache:
-            self.cache["unet"] = self._frozen_copy(model, device)
-            self.cache["blocks"] = comfy_compat.transformer_blocks(getattr(model, "diffusion_model", None))
-        return self.cache
-
-    def _embed_fn(self, cache: dict, model):
-        """s → CLIP embeddings through the grad-capable decoder and CLIP copies. The VAE decodes the latent
-        (``process_latent_out``); the tiny decoder, as in ComfyUI's previews, the sampler's own latent ``s``."""
-        vae_dtype = getattr(self.vae, "vae_dtype", None)
-
-        def decode(s):
-            if self.tiny:
-                tiny = cache["tiny_decoder"]
-                return tiny.decode(s.to(next(tiny.parameters()).dtype))
-            z = model.process_latent_out(s)
-            return cache["decoder"].decode(z.to(vae_dtype or z.dtype))
-
-        tower = self.tower
-        return lambda s: embed_latent(s, decode, lambda px: tower.embed(cache["clip"], px), tower.size, tower.mean,
-                                      tower.std, self.num_cutouts, self.generator, self.resize)
-
-    def _active(self, sigma, model_options: dict) -> bool:
-        """In the window and on a guided step (sampler steps: the schedule of our own sampler's run, else the one
-        current ComfyUI passes as ``sample_sigmas``, else distinct sigmas)."""
-        s_now = float(sigma.reshape(-1)[0])
-        if self.scale == 0 or not (self.sigma_end <= s_now <= self.sigma_start):
-            return False
-        schedule = model_options.get("transformer_options", {}).get("sample_sigmas")
-        return self.clock.guided(s_now, None if schedule is None else schedule.reshape(-1).tolist())
-
-    def calc_cond_batch(self, args: dict) -> list:
-        """ComfyUI's ``sampler_calc_cond_batch_function`` (current ComfyUI, exact gradient): on a guided step the
-        conditional pass the sampler needs anyway runs once, with gradients, through the grad-capable copy, and
-        its graph is kept for :meth:`__call__` (no second U-Net pass); the other passes run as usual."""
-        import comfy.model_management
-        import comfy.samplers
-        conds, x, sigma, model, options = args["conds"], args["input"], args["sigma"], args["model"], \
-            args.get("model_options") or {}
-        active = self._active(sigma, options) and bool((correction_factor(
-            sigma.float(), x.dim(), self.parametrisation) > 0).any())  # flow at σ = 1 is never guided
-        if not active:
-            self.pending = (x, False, None)
-            return comfy.samplers.calc_cond_batch(model, conds, x, sigma, options)
-        comfy.model_management.throw_exception_if_processing_interrupted()
-        cache = self._copies(model, x.device)
-        with torch.inference_mode(False), torch.enable_grad():
-            wrt = x.detach().clone().requires_grad_(True)
-            x0 = _cond_prediction(cache["unet"], conds[0], wrt, sigma.to(x.device).float().clone(),
-                                  comfy_compat.grad_attention_options(options, cache["blocks"]))
-        self.pending = (x, True, (wrt, x0))
-        rest = comfy.samplers.calc_cond_batch(model, conds[1:], x, sigma, options) if len(conds) > 1 else []
-        return [x0.detach(), *rest]
-
-    def _decision(self, x, sigma, model_options: dict):
-        """``(guided, (x leaf, x̂0 graph) or None)`` for this evaluation: made by :meth:`calc_cond_batch` for the
-        same input when it ran, else here."""
-        pending, self.pending = self.pending, None
-        if pending is not None and pending[0] is x:
-            return pending[1], pending[2]
-        return self._active(sigma, model_options), None
-
-    def __call__(self, args):
-        import comfy.model_management
-        denoised, x, sigma, model = args["denoised"], args["input"], args["sigma"], args["model"]
-        active, graph = self._decision(x, sigma, args.get("model_options") or {})
-        if not active:
-            return denoised
-        comfy.model_management.throw_exception_if_processing_interrupted()
-        cache = self._copies(model, x.device)
-        predict_x0 = None
-        if self.exact and graph is None:  # the 2024 ComfyUI (no calc-cond-batch hook): the source's extra pass
-            sig = sigma.to(x.device).float()
-            options = comfy_compat.grad_attention_options(args.get("model_options", {}), cache["blocks"])
-
-            def predict_x0(x_k):
-                return _cond_prediction(cache["unet"], args["cond"], x_k, sig.clone(), options)
-        return guided_denoised(denoised, x, sigma, self.target["embeds"], self.scale, self._embed_fn(cache, model),
-                               self.num_cutouts, predict_x0, args.get("cond_denoised"), self.parametrisation,
-                               x0_graph=graph)
-
-
-def _cond_prediction(model, cond, x, sigma, model_options):
-    """The conditional-only x̂0 (the source's extra U-Net pass), through the grad-capable model copy."""
-    import comfy.samplers
-    unet = hasattr(getattr(model, "diffusion_model", None), "input_blocks")
-    if hasattr(comfy.samplers, "calc_cond_batch") and unet:
-        return comfy.samplers.calc_cond_batch(model, [cond], x, sigma, model_options)[0]
-    # The 2024 transformer blocks and the Flux / SD3 blocks add residuals in place (x += ...); saving clones
-    # keeps autograd valid there.
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: t.clone(), lambda t: t):
-        if hasattr(comfy.samplers, "calc_cond_batch"):
-            return comfy.samplers.calc_cond_batch(model, [cond], x, sigma, model_options)[0]
-        return comfy.samplers.calc_cond_uncond_batch(model, cond, None, x, sigma, model_options)[0]
-
-
-def _patched(model, guidance: _Guidance):
-    """A clone of ``model`` with the guidance as its post-CFG function (the input model is untouched). With the
-    exact gradient on current ComfyUI it also takes the conditional pass (:meth:`_Guidance.calc_cond_batch`),
-    unless another node already replaced that pass: then the source's extra pass runs instead."""
-    m = model.clone()
-    m.set_model_sampler_post_cfg_function(lambda args: guidance(args))
-    if guidance.exact and hasattr(m, "set_model_sampler_calc_cond_batch_function") \
-            and "sampler_calc_cond_batch_function" not in m.model_options:
-        m.set_model_sampler_calc_cond_batch_function(guidance.calc_cond_batch)
-    return m
-
-
 def _guidance_inputs() -> dict:
     return {
         "vae": ("VAE", {"tooltip": "The checkpoint's VAE (the guided image is decoded through it; the taesd "
@@ -290,7 +140,7 @@ GUIDANCE_RESIZE_INPUT = {
 
 def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutouts, num_cutouts,
                    start_percent, end_percent, every_n_steps, seed=0, clip_vision=None, open_clip=None,
-                   copies: dict | None = None, guidance_resize=GUIDANCE_RESIZES[0]) -> _Guidance:
+                   copies: dict | None = None, guidance_resize=GUIDANCE_RESIZES[0]) -> ClipGuidance:
     if not isinstance(target, dict) or "embeds" not in target:
         raise BlendspaceInputError("target must come from Slerp CLIP Image Embeds.")
     if gradient not in GRADIENTS:
@@ -299,16 +149,16 @@ def _make_guidance(model, vae, target, clip_guidance_scale, gradient, use_cutout
         raise BlendspaceInputError(f"start_percent ({start_percent}) is after end_percent ({end_percent}).")
     if guidance_resize not in GUIDANCE_RESIZES:
         raise BlendspaceInputError(f"guidance_resize must be one of {GUIDANCE_RESIZES}")
-    kind = comfy_compat.require_prediction(model, ("eps", "v", "flow"), "CLIP image guidance")
+    kind = require_prediction(model, ("eps", "v", "flow"), "CLIP image guidance")
     if gradient == GRADIENTS[2]:
-        comfy_compat.tiny_decoder_path(model.model)  # a missing file is reported now, not at the first step
+        tiny_decoder_path(model.model)  # a missing file is reported now, not at the first step
     tower = ImageTower(clip_vision, open_clip)
     if tower.dim is not None and tower.dim != target["dim"]:
         raise BlendspaceInputError(f"the target was made by a {target['dim']}-d CLIP model but this CLIP model gives "
                                    f"{tower.dim}-d embeddings: use the same model for both.")
-    return _Guidance(vae, tower, target, clip_guidance_scale, gradient,
-                     num_cutouts if use_cutouts else 0, comfy_compat.percent_sigmas(model, start_percent, end_percent),
-                     every_n_steps, seed, copies, "flow" if kind == "flow" else "k-diffusion", guidance_resize)
+    return ClipGuidance(vae, tower, target, clip_guidance_scale, gradient,
+                        num_cutouts if use_cutouts else 0, percent_sigmas(model, start_percent, end_percent),
+                        every_n_steps, seed, copies, "flow" if kind == "flow" else "k-diffusion", guidance_resize)
 
 
 class ClipImageGuidance:
@@ -334,7 +184,7 @@ class ClipImageGuidance:
                 "optional": {**tower_inputs("made the target"), **GUIDANCE_RESIZE_INPUT}}
 
     def patch(self, model, **kwargs):
-        return (_patched(model, _make_guidance(model, **kwargs)),)
+        return (patched_model(model, _make_guidance(model, **kwargs)),)
 
 
 def _sampler_inputs() -> dict:
@@ -400,76 +250,8 @@ class ClipImageGuidanceSampler:
         if strength_mode not in STRENGTH_MODES:
             raise BlendspaceInputError(f"strength_mode must be one of {STRENGTH_MODES}")
         guidance = _make_guidance(model, seed=seed, **guidance_args)
-        run = _Run(model, seed, steps, cfg, sampler_name, scheduler, negative, strength_mode == STRENGTH_MODES[0])
+        run = GuidedRun(model, seed, steps, cfg, sampler_name, scheduler, negative, strength_mode == STRENGTH_MODES[0])
         return (run.sample(guidance, positive, latent_image, denoise, latent_style, float(slerp_latent_style_strength)),)
-
-
-class _Run:
-    """One sampler configuration that guided runs share (the sampler node runs once, the grid search per cell)."""
-
-    def __init__(self, model, seed, steps, cfg, sampler_name, scheduler, negative, source_strength: bool):
-        self.model, self.seed, self.steps, self.cfg = model, seed, steps, cfg
-        self.sampler_name, self.scheduler, self.negative = sampler_name, scheduler, negative
-        self.source_strength = source_strength
-
-    def sample(self, guidance: _Guidance, positive, latent_image: dict, denoise: float, latent_style=None,
-               style_strength: float = 0.8, callback=None) -> dict:
-        """Sample with ``guidance`` patched in; ``callback`` replaces KSampler's progress bar and previews."""
-        m = _patched(self.model, guidance)
-        if callback is None:
-            import latent_preview
-            callback = latent_preview.prepare_callback(m, self.steps)  # progress bar and previews, as KSampler
-        guidance.clock.start(self._schedule(denoise), self.sampler_name in HEUN_TYPE)
-        span = dict(start_step=diffusers_start_step(self.steps, denoise), last_step=self.steps,
-                    force_full_denoise=True) if self.source_strength else dict(denoise=denoise)
-        latent, noise = latent_image, None
-        if latent_style is not None:
-            latent, noise = self._mixed_start(latent_image, latent_style, denoise, style_strength)
-        try:
-            out = comfy_compat.ksample(m, self.seed, self.steps, self.cfg, self.sampler_name, self.scheduler, positive,
-                                       self.negative, latent, callback=callback, noise=noise, **span)
-        finally:
-            guidance.release()  # free the grad-capable copies now, not when the graph cache drops the model
-        result = dict(latent_image)
-        result["samples"] = out
-        return result
-
-    def _schedule(self, denoise: float) -> list[float]:
-        """The sigmas this run steps through (every_n_steps counts them)."""
-        if self.source_strength:
-            sigmas = comfy_compat.schedule_sigmas(self.model, self.scheduler, self.steps, 1.0)
-            return sigmas[diffusers_start_step(self.steps, denoise):].tolist()
-        return comfy_compat.schedule_sigmas(self.model, self.scheduler, self.steps, denoise).tolist()
-
-    def _mixed_start(self, latent_content: dict, latent_style: dict, denoise: float, t: float):
-        """Seed 000's start latent: content and style latents each noised at the first kept step with their own
-        noise (seed and seed + 1) by the model's own noise scaling (eps/v: z + σ·n, flow: (1 - σ)·z + σ·n), then
-        slerped as one tensor; handed to the sampler as the (latent, noise) pair its noise scaling turns into
-        exactly that start."""
-        content = samples_of(latent_content, "latent_image")
-        style = samples_of(latent_style, "latent_style")
-        content, style = match_pair(content, style, names=("latent_image", "latent_style"))
-        model = self.model
-        comfy_compat.require_prediction(model, ("eps", "v", "flow"), "Mixing noised start latents")
-        if self.source_strength:
-            sigmas = comfy_compat.schedule_sigmas(model, self.scheduler, self.steps, 1.0)
-            first = diffusers_start_step(self.steps, denoise)
-        else:
-            sigmas, first = comfy_compat.schedule_sigmas(model, self.scheduler, self.steps, denoise), 0
-        if first >= len(sigmas) - 1:
-            return latent_content, None
-        sigma0 = float(sigmas[first])
-        _, n_c = comfy_compat.prepare_noise(model, {"samples": content.contiguous()}, self.seed)
-        _, n_s = comfy_compat.prepare_noise(model, {"samples": style.contiguous()}, self.seed + 1)
-        inner = model.model
-        c_in = inner.process_latent_in(content.float())
-        s_in = inner.process_latent_in(style.float())
-        start = slerp(comfy_compat.noise_latent(model, sigma0, n_c.to(c_in), c_in),
-                      comfy_compat.noise_latent(model, sigma0, n_s.to(s_in), s_in), t, per="tensor")
-        latent, noise = comfy_compat.sampler_start(model, sigma0, start)
-        out = dict(latent_content)
-        out["samples"] = inner.process_latent_out(latent).to(content.dtype)
-        return out, noise.to(device="cpu", dtype=content.dtype)
 
 
 VISION_MODES = ("whole tensor (source)", "per token")
@@ -624,7 +406,7 @@ class MixGridSearch:
         # encoded once: the cells' targets (their slerps) and the scores (cosines) all use these two embeddings
         refs = tuple(tower.encode((img if img is not None else fallback)[:1]).float().cpu() for img, fallback in
                      ((content_clip_image, content_image), (style_clip_image, style_image)))
-        run = _Run(model, seed, steps, cfg, sampler_name, scheduler, negative, source_strength=True)
+        run = GuidedRun(model, seed, steps, cfg, sampler_name, scheduler, negative, source_strength=True)
         guidance = dict(vae=vae, clip_guidance_scale=clip_guidance_scale, gradient=gradient, use_cutouts=False,
                         num_cutouts=4, start_percent=0.0, end_percent=1.0, every_n_steps=1, seed=seed,
                         clip_vision=clip_vision, open_clip=open_clip)
@@ -635,7 +417,7 @@ class MixGridSearch:
         return _grid_report(batch, cells, sim_c, sim_s, objective_scores(sim_c, sim_s, objective), columns)
 
 
-def _grid_images(run: _Run, cells: list[dict], content_positive, style_positive, content_image, style_image,
+def _grid_images(run: GuidedRun, cells: list[dict], content_positive, style_positive, content_image, style_image,
                  refs: tuple[torch.Tensor, torch.Tensor], guidance: dict) -> torch.Tensor:
     """Every cell sampled as the mixing workflows do (prompt slerp, target slerp, guided sampler with the style
     latent), one progress bar over all, the grad-capable copies made once and freed at the end."""
@@ -643,7 +425,7 @@ def _grid_images(run: _Run, cells: list[dict], content_positive, style_positive,
     content_latent = {"samples": vae.encode(content_image[:1, :, :, :3])}
     style_latent = {"samples": vae.encode(style_image[:1, :, :, :3])}
     lengths = [run.steps - diffusers_start_step(run.steps, c["noise_strength"]) for c in cells]
-    progress = comfy_compat.Progress(sum(lengths))
+    progress = Progress(sum(lengths))
     copies: dict = {}  # the grad-capable VAE / CLIP / U-Net copies, made once for all cells
     images = []
     try:

@@ -8,30 +8,12 @@ add more under the key ``open_clip``.
 
 from __future__ import annotations
 
-import os
-
 from ..blendspace.errors import BlendspaceInputError
 from ..blendspace.open_clip_models import AUTO, PRECISIONS, architectures, load_open_clip
-from .shared import OPEN_CLIP_TYPE, on_compute_device, require_open_clip
-
-FOLDER = "open_clip"
-
-
-def register_folder() -> list[str]:
-    """Add ``models/open_clip`` to ComfyUI's model folders (once) and return the folders searched."""
-    import folder_paths
-    default = os.path.join(folder_paths.models_dir, FOLDER)
-    if FOLDER not in folder_paths.folder_names_and_paths:
-        folder_paths.folder_names_and_paths[FOLDER] = ([default], set(folder_paths.supported_pt_extensions))
-    elif default not in folder_paths.get_folder_paths(FOLDER):
-        folder_paths.add_model_folder_path(FOLDER, default)
-    return list(folder_paths.get_folder_paths(FOLDER))
-
-
-def _files() -> list[str]:
-    import folder_paths
-    register_folder()
-    return folder_paths.get_filename_list(FOLDER)
+from .inputs import OPEN_CLIP_TYPE
+from .runtime.clip_vision import offload_device, on_compute_device, require_open_clip
+from .runtime.files import OPEN_CLIP_FOLDER, open_clip_files, open_clip_path
+from .runtime.sampling import check_interrupted
 
 
 class OpenClipLoader:
@@ -52,7 +34,7 @@ class OpenClipLoader:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "clip_name": (_files(), {"tooltip": "Weights in models/open_clip (.safetensors, or .bin/.pt/.pth holding "
+            "clip_name": (open_clip_files(), {"tooltip": "Weights in models/open_clip (.safetensors, or .bin/.pt/.pth holding "
                                                 "plain tensors), any file name."}),
             "architecture": (architectures(), {"default": AUTO,
                                                "tooltip": "auto: read open_clip_config.json (or <file name>.json) "
@@ -64,19 +46,17 @@ class OpenClipLoader:
         }}
 
     def load(self, clip_name, architecture, precision="fp32"):
-        import folder_paths
-        searched = register_folder()
-        path = folder_paths.get_full_path(FOLDER, clip_name)
+        path, searched = open_clip_path(clip_name)
         if path is None:
-            raise BlendspaceInputError(f"open_clip model {clip_name!r} not found in the '{FOLDER}' folders {searched}: "
+            raise BlendspaceInputError(f"open_clip model {clip_name!r} not found in the '{OPEN_CLIP_FOLDER}' folders "
+                                       f"{searched}: "
                                        "put the file there (with its open_clip_config.json) or pick another.")
         return (self.load_file(path, architecture, precision),)
 
     @staticmethod
     def load_file(path, architecture=AUTO, precision="fp32"):
-        import comfy.model_management as mm
         ocm = load_open_clip(path, architecture, precision)
-        ocm.model.to(mm.text_encoder_offload_device())
+        ocm.model.to(offload_device())
         return ocm
 
 
@@ -126,8 +106,7 @@ class CocaCaption:
                                        f"({num_beam_groups}).")
         if seq_len <= min_seq_len:
             raise BlendspaceInputError(f"seq_len ({seq_len}) must be larger than min_seq_len ({min_seq_len}).")
-        import comfy.model_management as mm
-        mm.throw_exception_if_processing_interrupted()
+        check_interrupted()
         with on_compute_device(ocm):
             return (ocm.caption(image, num_beams=num_beams, num_beam_groups=num_beam_groups, min_seq_len=min_seq_len,
                                 seq_len=seq_len, repetition_penalty=repetition_penalty),)

@@ -289,7 +289,7 @@ def test_grid_best_of_nan_scores_is_defined():
 
 
 def test_model_facts_on_this_comfyui(comfy, tiny_models):
-    compat = comfy.pack.nodes.comfy_compat
+    compat = comfy.pack.nodes.runtime.model_facts
     sdxl = comfy.tiny.tiny_sdxl_unet(0)
     assert compat.latent_channels(tiny_models[0]) == 4 and compat.latent_channels(sdxl) == 4
     assert compat.context_width(tiny_models[0]) == comfy.tiny.CONTEXT_DIM == compat.context_width(sdxl)

@@ -274,16 +274,16 @@ def test_patch_node_composes_with_stock_ksampler_and_leaves_model_alone(comfy, s
 def test_grad_copies_are_released_and_cancel_stops(comfy, setup, monkeypatch):
     import comfy.model_management as mm
     s = setup
-    guidance_mod = comfy.pack.nodes.nodes_image_mixing
+    guidance_mod = comfy.pack.nodes.runtime.guidance_hooks
     refs = []
-    original = guidance_mod._Guidance._frozen_copy
+    original = guidance_mod.ClipGuidance._frozen_copy
 
     def tracking(self, module, device):
         copy = original(self, module, device)
         refs.append(weakref.ref(copy))
         return copy
 
-    monkeypatch.setattr(guidance_mod._Guidance, "_frozen_copy", tracking)
+    monkeypatch.setattr(guidance_mod.ClipGuidance, "_frozen_copy", tracking)
     _guided(comfy, s, _target(comfy, s), 100.0, EXACT)
     gc.collect()
     assert len(refs) == 3 and all(r() is None for r in refs), "VAE, CLIP and U-Net copies must be freed"
@@ -307,7 +307,7 @@ def test_grad_copies_are_released_and_cancel_stops(comfy, setup, monkeypatch):
 @pytest.mark.parametrize("sampler", ["heun", "euler"])
 def test_every_n_steps_counts_steps_of_a_two_evaluation_sampler(comfy, setup, monkeypatch, sampler):
     s = setup
-    module = comfy.pack.nodes.nodes_image_mixing
+    module = comfy.pack.nodes.runtime.guidance_hooks
     seen = []
     original = module.StepClock.guided
 
@@ -363,7 +363,7 @@ def test_guidance_on_v_prediction_models_and_batches(comfy, setup):
 
 
 def test_grad_pass_attention_is_the_same_math_and_keeps_other_patches(comfy, setup):
-    compat = comfy.pack.nodes.comfy_compat
+    compat = comfy.pack.nodes.runtime.cross_attention
     base = setup["model"].model
     unet = base.diffusion_model
     blocks = compat.transformer_blocks(unet)

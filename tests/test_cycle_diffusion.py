@@ -82,7 +82,7 @@ def test_source_default_schedule_runs_89_steps_from_t881(comfy, tiny_models):
     cycle = comfy.node("BlendspaceCycleDiffusionInvert").invert(counted, enc, _photo_latent(size=(8, 8)), 42, 99, 10,
                                                                 0.1, 1.0)[0]
     assert len(calls) == 89 and len(cycle.noises) == 90
-    ms = comfy.pack.nodes.comfy_compat.model_sampling(model)
+    ms = comfy.pack.nodes.runtime.model_facts.model_sampling(model)
     assert int(ms.timestep(torch.tensor(calls[0]))) == 881 and int(ms.timestep(torch.tensor(calls[-1]))) == 1
 
 

@@ -209,7 +209,7 @@ def test_existing_replace_patches_are_chained_not_overwritten(comfy, tiny_models
     must equal the fake-patched model prompted with B, on both key forms (block, i) and (block, i, index)."""
     model, clip, _ = tiny_models
     a, b, neg = _prompts(comfy, clip)
-    attention = comfy.pack.nodes.comfy_compat.attention
+    attention = comfy.pack.nodes.runtime.attention.attention
     calls = []
 
     def fake_ip(q, k, v, extra_options):
@@ -217,7 +217,7 @@ def test_existing_replace_patches_are_chained_not_overwritten(comfy, tiny_models
         return attention(q, k, v, extra_options["n_heads"]) + 0.05
 
     fake = model.clone()
-    keys = comfy.pack.nodes.comfy_compat.cross_attention_blocks(model)
+    keys = comfy.pack.nodes.runtime.cross_attention.cross_attention_blocks(model)
     for i, (name, index) in enumerate(keys):
         if i % 2:
             fake.set_model_attn2_replace(fake_ip, name, index, 0)

@@ -270,7 +270,7 @@ def test_node_uses_core_clip_vision_output_and_faithful_normalisation(comfy, tin
     node = comfy.node("ImageEmbedToPromptMapper")
     enc = comfy.node("CLIPVisionEncode")
     cvo = enc.encode(cv, img, "center")[0] if comfy.is_current else enc.encode(cv, img)[0]
-    image_tokens = comfy.pack.nodes.nodes_flex.image_tokens
+    image_tokens = comfy.pack.nodes.runtime.clip_vision.image_tokens
     via_core = image_tokens(cv, clip_vision_output=cvo)
     via_image = image_tokens(cv, image=img)
     assert via_core.shape == (197, 32)
@@ -327,7 +327,7 @@ def test_faithful_preprocessing_resizes_long_side_512_to_multiples_of_64(comfy, 
     assert source_resize_512(wide[:, :, :720]).shape == (1, 512, 512, 3)
     assert source_resize_512(wide.transpose(1, 2)).shape == (1, 512, 256, 3)
     cv = _vision(comfy, tmp_path, 32)
-    image_tokens = comfy.pack.nodes.nodes_flex.image_tokens
+    image_tokens = comfy.pack.nodes.runtime.clip_vision.image_tokens
     faithful = image_tokens(cv, image=wide, faithful=True)
     model = cv.model
     with torch.no_grad():

@@ -103,16 +103,16 @@ def test_node_copies_the_models_once_and_frees_them(comfy, tiny_models, monkeypa
     import weakref
     model, clip, vae = tiny_models
     cv = comfy.tiny.tiny_clip_vision(3)
-    guidance_mod = comfy.pack.nodes.nodes_image_mixing
+    guidance_mod = comfy.pack.nodes.runtime.guidance_hooks
     refs = []
-    original = guidance_mod._Guidance._frozen_copy
+    original = guidance_mod.ClipGuidance._frozen_copy
 
     def tracking(self, module, device):
         made = original(self, module, device)
         refs.append(weakref.ref(made))
         return made
 
-    monkeypatch.setattr(guidance_mod._Guidance, "_frozen_copy", tracking)
+    monkeypatch.setattr(guidance_mod.ClipGuidance, "_frozen_copy", tracking)
     g = torch.Generator().manual_seed(5)
     content, style = torch.rand(1, 64, 64, 3, generator=g), torch.rand(1, 64, 64, 3, generator=g)
     cp, sp = comfy.tiny.encode_prompt(clip, "boromir"), comfy.tiny.encode_prompt(clip, "gigachad")
@@ -147,7 +147,7 @@ def test_grid_targets_and_scores_come_from_the_images_as_loaded(comfy, tiny_mode
                   slerp_clip_image_style_strength="0.1")
     node.search(model, 17, 2, 5.0, "euler", "normal", cp, sp, neg, content, style, vae, 100.0, FAST, **values,
                 clip_vision=cv, content_clip_image=wide_c, style_clip_image=wide_s)
-    tower = comfy.pack.nodes.shared.ImageTower(cv, None)
+    tower = comfy.pack.nodes.runtime.clip_vision.ImageTower(cv, None)
     assert torch.allclose(seen["refs"][0], tower.encode(wide_c).float().cpu())
     assert torch.allclose(seen["refs"][1], tower.encode(wide_s).float().cpu())
     node.search(model, 17, 2, 5.0, "euler", "normal", cp, sp, neg, content, style, vae, 100.0, FAST, **values,

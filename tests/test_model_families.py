@@ -59,7 +59,7 @@ def test_flexdiffuse_refuses_t5_prompts_by_family():
 # ---------------------------------------------------------------------------------------------- nodes
 
 def test_prediction_kind_and_family_of_sd_models(comfy, tiny_models):
-    compat = comfy.pack.nodes.comfy_compat
+    compat = comfy.pack.nodes.runtime.model_facts
     model = tiny_models[0]
     assert compat.prediction_kind(model) == "eps" and compat.family_name(model) == "SD1.x"
     assert compat.prediction_kind(comfy.tiny.tiny_sdxl_unet(0)) == "eps"
@@ -78,7 +78,7 @@ def flux(comfy):
 
 
 def test_flow_models_are_detected(comfy, flux):
-    compat = comfy.pack.nodes.comfy_compat
+    compat = comfy.pack.nodes.runtime.model_facts
     assert compat.prediction_kind(flux["model"]) == "flow" and compat.family_name(flux["model"]) == "Flux"
     sd3 = comfy.tiny.tiny_sd3(0)
     assert compat.prediction_kind(sd3) == "flow" and compat.family_name(sd3) == "SD3 / SD3.5"
@@ -86,7 +86,7 @@ def test_flow_models_are_detected(comfy, flux):
 
 
 def test_noise_latent_is_the_flow_interpolation(comfy, flux):
-    compat = comfy.pack.nodes.comfy_compat
+    compat = comfy.pack.nodes.runtime.model_facts
     z, n = torch.randn(1, 16, 4, 4), torch.randn(1, 16, 4, 4)
     assert torch.allclose(compat.noise_latent(flux["model"], 0.3, n, z), 0.7 * z + 0.3 * n, atol=1e-6)
     for sigma in (0.3, 1.0):

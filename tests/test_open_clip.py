@@ -18,8 +18,7 @@ def models_dir(comfy, tmp_path_factory):
     """A temporary folder registered as an 'open_clip' models folder, holding tiny CLIP and CoCa files in both
     layouts users keep: <name>.safetensors + <name>.json, and a Hugging Face repo folder."""
     import folder_paths
-    loader = comfy.pack.nodes.nodes_open_clip
-    loader.register_folder()
+    comfy.pack.nodes.runtime.files.register_open_clip_folder()
     root = tmp_path_factory.mktemp("open_clip")
     folder_paths.add_model_folder_path("open_clip", str(root))
     comfy.tiny.write_tiny_open_clip(str(root), 5, coca=False)

@@ -100,15 +100,14 @@ def test_taesd_guidance_pulls_the_image_toward_the_target(comfy, setup):
 
 def test_taesd_loads_no_vae_copy(comfy, setup, monkeypatch):
     """The tiny gradient copies only the CLIP tower; the VAE is not copied."""
-    mixing = comfy.pack.nodes.nodes_image_mixing
     copied = []
-    original = mixing._Guidance._frozen_copy
+    original = comfy.pack.nodes.runtime.guidance_hooks.ClipGuidance._frozen_copy
 
     def tracking(self, module, device):
         copied.append(type(module).__name__)
         return original(self, module, device)
 
-    monkeypatch.setattr(mixing._Guidance, "_frozen_copy", tracking)
+    monkeypatch.setattr(comfy.pack.nodes.runtime.guidance_hooks.ClipGuidance, "_frozen_copy", tracking)
     _guided(comfy, setup, _target(comfy, setup), 100.0)
     assert len(copied) == 1 and "TAESD" not in copied and "Autoencoder" not in copied[0], copied
 
