@@ -5,17 +5,25 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.blendspace-deps
 
-.PHONY: test lint format bench run serve thumbnails clean chromium
+.PHONY: test test-math lint format bench run serve thumbnails clean chromium
 
 WORKFLOW ?= workflows/dual_style_epsilon.json
 # e.g. BENCH_ARGS="--device cuda --size full" (see README, Benchmarks)
 BENCH_ARGS ?=
 RUN_ARGS ?= --smoke
+# The current ComfyUI laid beside every checkout and CI clone (read-only): `make test` runs the whole suite on a
+# writable copy of it, then the ComfyUI tiers again on the 2024 ComfyUI. Without it, or with COMFYUI_PATH set to
+# a ComfyUI of your own, one pass runs (tests/run_suite.py).
+CURRENT_COMFYUI ?= ../shared/comfyui/current
 
-# -rs lists every skipped test with its reason; tests/conftest.py adds a summary of skipped tiers.
+# -rs lists every skipped test with its reason; tests/conftest.py adds a summary of skipped tests and of each tier's time.
 test: $(STAMP) chromium
 	$(PY) -m ruff check .
-	$(PY) -m pytest -c tests/pytest.ini -rs $(PYTEST_ARGS)
+	$(PY) tests/run_suite.py --current $(CURRENT_COMFYUI) $(PYTEST_ARGS)
+
+# The math tier alone: no ComfyUI, under a minute.
+test-math: $(STAMP)
+	$(PY) -m pytest -c tests/pytest.ini -m math -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -54,7 +62,7 @@ endef
 chromium:
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
 	else ( $(call apt_install,chromium) ) || \
-		echo "make: Chromium is not installed: the frontend tests will be SKIPPED (see 'skipped tiers' at the end)"; \
+		echo "make: Chromium is not installed: the frontend tests will be SKIPPED (see 'skipped tests' at the end)"; \
 	fi
 
 $(STAMP): tests/requirements.txt .ci/constraints.txt

@@ -52,6 +52,7 @@ def test_every_node_has_category_description_and_tooltips(comfy):
                     assert kind in SOCKET_TYPES or kind in ("STRING", "BOOLEAN") or kind.isupper(), f"{node_id}.{name}"
 
 
+@pytest.mark.comfy  # starts ComfyUI in a child process
 def test_importing_the_pack_touches_no_network_weights_or_comfyui_globals():
     env = dict(os.environ)
     res = subprocess.run([sys.executable, str(REPO / "tests" / "import_probe.py")], capture_output=True, text=True,
