@@ -42,7 +42,8 @@ def tower_inputs(role: str) -> dict:
     return {
         "clip_vision": ("CLIP_VISION", {"tooltip": f"The CLIP vision model that {role} (Load CLIP Vision); or connect "
                                                    "open_clip instead."}),
-        "open_clip": (OPEN_CLIP_TYPE, {"tooltip": f"The open_clip model that {role} (the seed's LAION ViT-B-32); or "
+        "open_clip": (OPEN_CLIP_TYPE, {"tooltip": f"The open_clip model that {role} (the images-mixing pipeline's LAION "
+                                                  f"ViT-B-32); or "
                                                   "connect clip_vision instead."}),
     }
 

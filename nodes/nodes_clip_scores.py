@@ -1,5 +1,5 @@
 """BlendspaceClipScore: CLIP similarity of a result to reference images and texts, whole and per half,
-directional CLIP, and the seam's total variation (seed 002's evaluation). Math: ``blendspace/clip_scores.py``."""
+directional CLIP, and the seam's total variation (dual-style-image-gen's evaluation). Math: ``blendspace/clip_scores.py``."""
 
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ class ClipScore:
     SEARCH_ALIASES = ["clip score", "clip similarity", "image similarity", "directional clip", "evaluate", "metric"]
     CATEGORY = "Blendspace/measure"
     DESCRIPTION = (
-        "Measures a mix as seed 002 judges dual-style results. CLIP-I: cosine similarity of the CLIP image embeddings "
+        "Measures a mix as dual-style-image-gen judges dual-style results. CLIP-I: cosine similarity of the CLIP image "
+        "embeddings "
         "of the result and a reference image, whole and per half (left/right or top/bottom, each half against its own "
-        "reference). CLIP-T (open_clip only, as seed 002's CLIP score): the result against a text, whole and per half. "
+        "reference). CLIP-T (open_clip only, as dual-style-image-gen's CLIP score): the result against a text, whole and per "
+        "half. "
         "Directional CLIP: the change from a source image to the result against the change from the source to the "
-        "reference image, or (seed 002's dCLIP) against the change from source_text to text_a. Also the total "
+        "reference image, or (dual-style-image-gen's dCLIP) against the change from source_text to text_a. Also the total "
         "variation of the central strip (seam smoothness). Outputs the numbers (means over the batch), a report per "
         "image and the result annotated with it. Images are encoded as CLIP expects (resize, centre crop).")
     RETURN_TYPES = ("FLOAT", "FLOAT", "FLOAT", "FLOAT", "STRING", "IMAGE", "FLOAT", "FLOAT", "FLOAT", "FLOAT")
@@ -40,7 +42,7 @@ class ClipScore:
                        "CLIP-T: whole result vs text_a (0 without text_a).",
                        "CLIP-T: first half vs text_a (0 when split is whole).",
                        "CLIP-T: second half vs text_b (0 when split is whole).",
-                       "Seed 002's dCLIP: result - source_image against text_a - source_text (0 without them).")
+                       "Dual-style-image-gen's dCLIP: result - source_image against text_a - source_text (0 without them).")
     FUNCTION = "score"
 
     @classmethod
@@ -49,24 +51,24 @@ class ClipScore:
             "required": {
                 "image": ("IMAGE", {"tooltip": "The result to measure (a batch is scored image by image)."}),
                 "split": (list(SPLITS), {"default": "left/right",
-                                         "tooltip": "Also score each half: left/right (seed 002) or top/bottom."}),
+                                         "tooltip": "Also score each half: left/right (dual-style-image-gen) or top/bottom."}),
             },
             "optional": {
                 "clip_vision": ("CLIP_VISION", {"tooltip": "A core CLIP vision model to measure with (image scores "
                                                            "only); or connect open_clip instead."}),
-                "open_clip": (OPEN_CLIP_TYPE, {"tooltip": "An open_clip model (seed 002 used ViT-B/32): image and "
+                "open_clip": (OPEN_CLIP_TYPE, {"tooltip": "An open_clip model (dual-style-image-gen used ViT-B/32): image and "
                                                           "text scores."}),
                 "reference_a": ("IMAGE", {"tooltip": "What the result (or its first half) should resemble, e.g. an "
                                                      "image in style A."}),
                 "reference_b": ("IMAGE", {"tooltip": "Reference for the second half (default: reference_a)."}),
                 "source_image": ("IMAGE", {"tooltip": "The image before the edit, for directional CLIP."}),
                 "text_a": ("STRING", {"default": "", "multiline": True,
-                                      "tooltip": "Text the result (and its first half) should match (seed 002's "
+                                      "tooltip": "Text the result (and its first half) should match (dual-style-image-gen's "
                                                  "decode text, or decode_text_left). Needs open_clip."}),
                 "text_b": ("STRING", {"default": "", "multiline": True,
                                       "tooltip": "Text for the second half (decode_text_right; default text_a)."}),
                 "source_text": ("STRING", {"default": "", "multiline": True,
-                                           "tooltip": "Text of the source image (seed 002's encode text, 'A picture "
+                                           "tooltip": "Text of the source image (dual-style-image-gen's encode text, 'A picture "
                                                       "of ...'), for the text directional score."}),
             },
         }
@@ -128,7 +130,7 @@ def _check_references(tower: ImageTower, reference_a, reference_b, texts: _Texts
 
 
 def _text_scores(tower: ImageTower, texts: _Texts, whole_e, half_e, src) -> dict:
-    """CLIP-T whole and per half, and seed 002's text dCLIP, through the open_clip text tower."""
+    """CLIP-T whole and per half, and dual-style-image-gen's text dCLIP, through the open_clip text tower."""
     with on_compute_device(tower.open_clip):
         t = tower.open_clip.encode_texts([texts.a, texts.b or texts.a, texts.source or texts.a])
     out = {"whole": cosine(whole_e, t[:1])}

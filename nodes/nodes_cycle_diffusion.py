@@ -21,7 +21,7 @@ class CycleDiffusionInvert:
     SEARCH_ALIASES = ["inversion", "ddim inversion", "invert image", "restyle photo", "image editing", "cycle diffusion"]
     CATEGORY = "Blendspace/sampling"
     DESCRIPTION = (
-        "CycleDiffusion's stochastic DDIM inversion, the backbone seed 002 restyles photos with: the latent is "
+        "CycleDiffusion's stochastic DDIM inversion, the backbone dual-style-image-gen restyles photos with: the latent is "
         "noised to the first kept step and walked down with a DDIM step of noise eta, recording the noise of every "
         "step. Feed the result to CycleDiffusion Sampler with the style prompt(s). Source settings: 99 steps, skip "
         "10, eta 0.1, encoder CFG 1, seed 42, encoder prompt 'A picture of <subject>'.")
@@ -71,7 +71,7 @@ class CycleDiffusionSampler:
     DESCRIPTION = (
         "Decodes a CycleDiffusion inversion with new prompts by replaying its recorded noises, so the image keeps "
         "the photo's layout. Connect DualStyleEpsilonMix's positive, or a model patched by CrossAttnInterpolate, "
-        "for seed 002's dual-style restyling (decoder CFG 15 for cross-attention, 20 for the epsilon blend). With "
+        "for dual-style-image-gen's dual-style restyling (decoder CFG 15 for cross-attention, 20 for the epsilon blend). With "
         "the inversion's own prompt and CFG it reproduces the input exactly.")
     RETURN_TYPES = ("LATENT",)
     RETURN_NAMES = ("latent",)

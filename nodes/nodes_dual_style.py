@@ -1,4 +1,4 @@
-"""Dual-style nodes of seed 002: DualStyleMask, DualStyleEpsilonMix and CrossAttnInterpolate.
+"""Dual-style nodes of dual-style-image-gen: DualStyleMask, DualStyleEpsilonMix and CrossAttnInterpolate.
 
 Math: ``blendspace/dual_style_mask.py``, ``blendspace/epsilon_mix.py``, ``blendspace/cross_attention.py``.
 """
@@ -49,7 +49,7 @@ class DualStyleMask:
     SEARCH_ALIASES = ["style blend mask", "blend mask", "gradient mask", "transition mask", "left right mask", "two styles"]
     CATEGORY = "Blendspace/mask"
     DESCRIPTION = (
-        "The seamless left-to-right blend mask of seed 002 (Seamless Dual-Style Image Generation) as a MASK: 1 "
+        "The seamless left-to-right blend mask of dual-style-image-gen (Seamless Dual-Style Image Generation) as a MASK: 1 "
         "where style A goes, 0 where style B goes, with a sigmoid or linear transition. Use it with core Image "
         "Composite Masked (source = image of style A, destination = image of style B) for the source's "
         "pixel-interpolation baseline, or preview it.")
@@ -84,7 +84,7 @@ class DualStyleEpsilonMix:
     SEARCH_ALIASES = ["style blend", "dual style", "two styles", "mix styles", "split style", "regional prompt", "noise blend"]
     CATEGORY = "Blendspace/conditioning"
     DESCRIPTION = (
-        "Seed 002's epsilon blend: one image whose style changes smoothly from prompt A on one side to prompt B on "
+        "Dual-style-image-gen's epsilon blend: one image whose style changes smoothly from prompt A on one side to prompt B on "
         "the other. Outputs one positive CONDITIONING for the stock KSampler (or SamplerCustom): per latent pixel "
         "the noise prediction is eps = uncond + cfg·(m·eps_A + (1-m)·eps_B - uncond), computed by ComfyUI's own "
         "masked conditioning in one batched U-Net call per step (3 chunks; the source ran 4). Connect your usual "
@@ -137,7 +137,7 @@ class CrossAttnInterpolate:
                       "regional prompt"]
     CATEGORY = "Blendspace/model_patches"
     DESCRIPTION = (
-        "Seed 002's cross-attention blend as a MODEL patch: in every cross-attention layer the attention output "
+        "Dual-style-image-gen's cross-attention blend as a MODEL patch: in every cross-attention layer the attention output "
         "for the sampler's positive prompt (A) and for prompt B are blended per position with the mask, resized to "
         "each layer's resolution (the source's sigmoid 30), for the positive pass only. Feed the patched model and "
         "prompt A to any sampler. Replace patches already on the model (e.g. IP-Adapter) are chained, not "

@@ -1,4 +1,4 @@
-"""The img2img and StableFused experiments (seeds 003 and 004) as nodes.
+"""The img2img and StableFused experiments (the img2img blog post and StableFused) as nodes.
 
 Strength sweep, animated GIF, latent walk, variations around one latent, denoising replay, zero /
 negative guidance and the guidance × steps grid. Math: ``blendspace/strength_sweep.py``,
@@ -24,7 +24,7 @@ from .runtime.files import output_file
 
 COND_INPUTS = {
     "positive": ("CONDITIONING", {"tooltip": "The prompt (positive conditioning)."}),
-    "negative": ("CONDITIONING", {"tooltip": "The negative prompt (seed 003's blog passes an empty one)."}),
+    "negative": ("CONDITIONING", {"tooltip": "The negative prompt (the img2img blog post passes an empty one)."}),
 }
 
 
@@ -48,7 +48,8 @@ class StrengthSweep:
     SEARCH_ALIASES = ["strength sweep", "denoise sweep", "img2img", "image to image", "variations", "morph"]
     CATEGORY = "Blendspace/experiments"
     DESCRIPTION = (
-        "Seed 003's experiment: one image, one prompt, one fixed seed, img2img at a series of strengths; returns the "
+        "The img2img blog post's experiment: one image, one prompt, one fixed seed, img2img at a series of strengths; returns "
+        "the "
         "results as one batch in strength order, ready for an animated GIF (the blog's morph: 0.05 to 0.98 in steps of "
         "0.03 = 31 frames, 50 steps, CFG 9). 'diffusers (source)' strength runs the last int(steps·strength) steps "
         "of a steps-long schedule, as the source; 'comfyui denoise' is KSampler's denoise.")
@@ -113,7 +114,7 @@ class SaveAnimatedGIF:
     SEARCH_ALIASES = ["gif", "save gif", "animated gif", "animation", "morph gif"]
     CATEGORY = "Blendspace/experiments"
     DESCRIPTION = (
-        "Saves an image batch as a looping animated GIF, as seed 003's morph GIF (400 ms a frame, loop forever). "
+        "Saves an image batch as a looping animated GIF, as the img2img blog post's morph GIF (400 ms a frame, loop forever). "
         "Beside core Save Animated WEBP / PNG; ping-pong plays the frames forward then back.")
     RETURN_TYPES = ()
     OUTPUT_NODE = True
@@ -148,7 +149,7 @@ class LatentWalk:
     SEARCH_ALIASES = ["latent walk", "interpolate prompts", "prompt mix", "seed walk", "interpolate seeds", "morph", "animation"]
     CATEGORY = "Blendspace/experiments"
     DESCRIPTION = (
-        "Seed 004's latent walk (StableFused's interpolate, after Karpathy): frames from (seed A, prompt A) to "
+        "StableFused's latent walk (its interpolate, after Karpathy): frames from (seed A, prompt A) to "
         "(seed B, prompt B), both ends included, the starting noises slerped and the prompt embeddings lerped "
         "(StableFused's defaults), sampled as batches. The first and last frames are exactly what KSampler gives "
         "for the endpoints.")
@@ -238,7 +239,7 @@ class DenoisingReplay:
     SEARCH_ALIASES = ["denoising steps", "step by step", "x0 history", "visualize denoising", "sampler history", "ksampler"]
     CATEGORY = "Blendspace/experiments"
     DESCRIPTION = (
-        "A KSampler that also returns the denoising process step by step (seed 004's visualisation; ComfyUI issue "
+        "A KSampler that also returns the denoising process step by step (StableFused's visualisation; ComfyUI issue "
         "#4272): the predicted clean image x0 at every step, and the noisy latent x_t before every step plus the "
         "result (StableFused's latent history, steps+1 frames). Decode them and show a grid or an animation.")
     RETURN_TYPES = ("LATENT", "LATENT", "LATENT")
@@ -290,7 +291,7 @@ class GuidanceScale:
     SEARCH_ALIASES = ["negative cfg", "zero cfg", "guidance scale", "cfg", "negative guidance", "guidance rescale"]
     CATEGORY = "Blendspace/model_patches"
     DESCRIPTION = (
-        "Seed 004's guidance-scale experiments: a MODEL patch that replaces the sampler's CFG with "
+        "StableFused's guidance-scale experiments: a MODEL patch that replaces the sampler's CFG with "
         "uncond + scale·(cond - uncond) for any scale from -30 to 30 (core KSampler stops at 0), always running the "
         "unconditional pass (also at 0 and 1). scale 0 gives the negative prompt's image, below 0 the 'opposite' of "
         "the prompt. Optional guidance rescale: StableFused uses 0.7 everywhere. The sampler's own cfg is ignored.")
@@ -305,7 +306,7 @@ class GuidanceScale:
             "required": {
                 "model": ("MODEL", {"tooltip": "The model to patch (a copy is patched)."}),
                 "guidance_scale": ("FLOAT", {"default": 7.5, "min": -30.0, "max": 30.0, "step": 0.1, "round": 0.01,
-                                             "tooltip": "CFG scale, zero and negative allowed (seed 004 sweeps -1.5 "
+                                             "tooltip": "CFG scale, zero and negative allowed (StableFused sweeps -1.5 "
                                                         "to 15 in steps of 1.5)."}),
                 "guidance_rescale": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01,
                                                "tooltip": "Guidance rescale φ (Lin et al.): 0 = plain CFG (default), "
@@ -332,7 +333,7 @@ class LatentVariations:
     DISPLAY_NAME = "Latent Variations (walk around one latent)"
     CATEGORY = "Blendspace/experiments"
     DESCRIPTION = (
-        "Seed 004's walk around one latent (StableFused's modify_latent): the seed's starting noise z is mixed with "
+        "StableFused's walk around one latent (its modify_latent): the seed's starting noise z is mixed with "
         "`count` fresh noises n as (1 - strength)·z + strength·n, the batch is standardised with one mean and "
         "standard deviation (as the source), and each result is sampled as text-to-image. Small strengths (source: "
         "0.25; its default 0.2) give images similar to the seed's own; 1 gives unrelated ones.")
@@ -381,10 +382,10 @@ class GuidanceGrid:
     DISPLAY_NAME = "Guidance Scale × Steps Grid"
     CATEGORY = "Blendspace/experiments"
     DESCRIPTION = (
-        "Seed 004's guidance-scale experiments as one node: the same prompt and seed sampled for every combination "
+        "StableFused's guidance-scale experiments as one node: the same prompt and seed sampled for every combination "
         "of a list of step counts (rows) and a list of guidance scales (columns, zero and negative allowed, as Any "
         "Guidance Scale), with the optional guidance rescale. Returns every latent, a sheet labelled with each "
-        "cell's steps and scale, and the labels. Source (S6): steps 3, 6, 12, 20, 25 × scales -1.5 to 15 step 1.5.")
+        "cell's steps and scale, and the labels. Source: steps 3, 6, 12, 20, 25 × scales -1.5 to 15 step 1.5.")
     SEARCH_ALIASES = ["cfg grid", "guidance grid", "xy plot", "steps vs guidance", "negative guidance"]
     RETURN_TYPES = ("LATENT", "IMAGE", "STRING")
     RETURN_NAMES = ("latents", "grid", "labels")

@@ -1,4 +1,4 @@
-"""ImageEmbedToPromptMapper: FlexDiffuse (seed 001) image guidance on the prompt's token embeddings.
+"""ImageEmbedToPromptMapper: FlexDiffuse image guidance on the prompt's token embeddings.
 
 Math: ``blendspace/flex_mapping.py``. This adapter gets the guide tokens (all 257 CLIP ViT tokens
 through the vision model's own post-layernorm and projection, which core CLIPVisionEncode does not
@@ -42,7 +42,7 @@ class ImageEmbedToPromptMapper:
                       "tween prompts"]
     CATEGORY = "Blendspace/conditioning"
     DESCRIPTION = (
-        "FlexDiffuse (seed 001): maps a guide image's CLIP embeddings (all 257 ViT tokens, projected) onto the prompt's "
+        "FlexDiffuse: maps a guide image's CLIP embeddings (all 257 ViT tokens, projected) onto the prompt's "
         "77 token embeddings and blends them in, so the prompt reaches what text alone cannot. No adapter weights. "
         "Each prompt token is matched to its most similar image token (softmax of 100·cosine); Linear, Clustered and "
         "Threshold guidance set per-token weights, capped by Max Image Guidance. A guide prompt instead of an image "
@@ -110,7 +110,7 @@ class ImageEmbedToPromptMapper:
                                                                      "guide prompt only in corrected alignment; the "
                                                                      "source maps concepts for guide images only)."}),
                 "guide_conditioning": ("CONDITIONING", {"tooltip": "Text-to-text tweening: a guide PROMPT instead of an "
-                                                                   "image (source experiment F8)."}),
+                                                                   "image (the source's text-to-text tweening)."}),
             },
         }
 

@@ -64,7 +64,8 @@ class SlerpClipImageEmbeds:
     SEARCH_ALIASES = ["mix images", "blend two images", "image mix target", "style blend", "clip image embeds", "image prompt"]
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
-        "Seed 000's CLIP guidance target: the slerp of the unit CLIP image embeddings of the content and the style "
+        "The images-mixing pipeline's CLIP guidance target: the slerp of the unit CLIP image embeddings of the content and "
+        "the style "
         "image (slerp_clip_image_style_strength: 0 = content, 1 = style; recipes 0.2 'style to content', 0.8 "
         "'content to style'). The images are encoded as CLIP expects (shortest side 224, centre crop).")
     RETURN_TYPES = (TARGET_TYPE,)
@@ -118,7 +119,7 @@ def _guidance_inputs() -> dict:
                                                   "cheapest."}),
         "use_cutouts": ("BOOLEAN", {"default": False,
                                     "tooltip": "Score random crops instead of the whole image (the upstream pipeline; "
-                                               "seed 000 uses the whole image)."}),
+                                               "the images-mixing pipeline uses the whole image)."}),
         "num_cutouts": ("INT", {"default": 4, "min": 1, "max": 64, "tooltip": "Crops per step when cutouts are on "
                                                                               "(upstream default 4)."}),
         **percent_inputs("guidance acts"),
@@ -167,7 +168,8 @@ class ClipImageGuidance:
     SEARCH_ALIASES = ["clip guidance", "image guidance", "mix images", "blend two images", "style transfer", "image prompt"]
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
-        "Seed 000's CLIP guidance as a MODEL patch for any sampler node: every guided step decodes the source's blend "
+        "The images-mixing pipeline's CLIP guidance as a MODEL patch for any sampler node: every guided step decodes the "
+        "source's blend "
         "of predicted and current latent, embeds it with CLIP and moves the prediction down the gradient of the "
         "spherical distance to the target (denoised - sigma²·∇L, the k-diffusion form of the source's correction; "
         "denoised - sigma²/(1-sigma)·∇L on flow models such as Flux and SD3), "
@@ -205,7 +207,8 @@ class ClipImageGuidanceSampler:
                       "clip guided sampler", "image prompt"]
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
-        "A KSampler with seed 000's CLIP image guidance toward a target embedding (see CLIP Image Guidance). Works "
+        "A KSampler with the images-mixing pipeline's CLIP image guidance toward a target embedding (see CLIP Image "
+        "Guidance). Works "
         "with every sampler and scheduler, eps and v-prediction models (SD1.x, SD2.x, SDXL) and flow models (Flux, "
         "SD3: denoised - σ²/(1-σ)·∇L), img2img (denoise < 1) and batches; "
         "progress bar with previews and Cancel as KSampler. clip_guidance_scale 0 is exactly KSampler.")
@@ -262,7 +265,8 @@ class SlerpClipVisionOutput:
     DISPLAY_NAME = "Slerp CLIP Vision Output"
     CATEGORY = "Blendspace/conditioning"
     DESCRIPTION = (
-        "Mixes two images for image-prompt nodes: seed 000's slerp of two CLIP image embeddings, applied to every "
+        "Mixes two images for image-prompt nodes: the images-mixing pipeline's slerp of two CLIP image embeddings, applied to "
+        "every "
         "tensor of two CLIP Vision Encode outputs (image_embeds, last_hidden_state, penultimate_hidden_states and "
         "the others). The result is a CLIP_VISION_OUTPUT that core Apply Style Model (Flux Redux), unCLIP "
         "Conditioning and IP-Adapter nodes accept. weight 0 gives image A exactly, 1 gives image B.")
@@ -285,7 +289,8 @@ class SlerpClipVisionOutput:
                                      "tooltip": "0 = image A exactly, 1 = image B exactly, between: the slerp."}),
                 "mode": (list(VISION_MODES), {"default": VISION_MODES[0],
                                               "tooltip": "whole tensor (source): each tensor of one image is one "
-                                                         "vector, as seed 000 slerps embeddings. per token: each "
+                                                         "vector, as the images-mixing pipeline slerps embeddings. per token: "
+                                                         "each "
                                                          "token (patch) vector is slerped on its own."}),
                 "method": (["slerp", "lerp"], {"default": "slerp", "tooltip": "slerp (source) or plain lerp."}),
             }
@@ -346,7 +351,8 @@ class MixGridSearch:
     SEARCH_ALIASES = ["grid search", "best mix", "mix images", "parameter sweep", "xy plot", "clip score"]
     CATEGORY = "Blendspace/measure"
     DESCRIPTION = (
-        "Seed 000's 'find the best mix' by complete enumeration: samples the image mix for every combination of the "
+        "The images-mixing pipeline's 'find the best mix' by complete enumeration: samples the image mix for every "
+        "combination of the "
         "listed noise, latent, prompt and CLIP-image strengths (same seed), scores each result by CLIP image similarity "
         "to the content and to the style image, and returns the best setting, all results and a grid labelled with the "
         "scores. Every cell is a full CLIP-guided sampling run: the grid's size multiplies the time. Values: '0.2, 0.8' "

@@ -1,4 +1,4 @@
-"""open_clip models (seed 000's LAION ViT-B-32 guidance CLIP and coca_ViT-L-14 captioner) and CoCa captions.
+"""open_clip models (the images-mixing pipeline's LAION ViT-B-32 guidance CLIP and coca_ViT-L-14 captioner) and CoCa captions.
 
 Loading and captioning: ``blendspace/open_clip_models.py`` and ``blendspace/coca_caption.py``. The
 ``models/open_clip`` folder is registered with ComfyUI's ``folder_paths`` when the loader's inputs are
@@ -22,7 +22,8 @@ class OpenClipLoader:
     SEARCH_ALIASES = ["open clip", "openclip", "load clip", "laion clip", "coca", "clip loader"]
     CATEGORY = "Blendspace/loaders"
     DESCRIPTION = (
-        "Loads an open_clip model (CLIP or CoCa) from models/open_clip, without any download. Seed 000 guides with the "
+        "Loads an open_clip model (CLIP or CoCa) from models/open_clip, without any download. The images-mixing pipeline "
+        "guides with the "
         "LAION ViT-B-32 (laion2B-s34B-b79K: architecture ViT-B-32) and captions with coca_ViT-L-14 (laion2B-s13B-b90k). "
         "Files from a Hugging Face open_clip repository work as they are: keep its open_clip_config.json beside the "
         "weights and leave architecture on auto.")
@@ -66,7 +67,8 @@ class CocaCaption:
     SEARCH_ALIASES = ["caption", "image to prompt", "image to text", "interrogate", "describe image", "image prompt"]
     CATEGORY = "Blendspace/clip_guidance"
     DESCRIPTION = (
-        "Seed 000's prompt generation: captions an image with an open_clip CoCa model (the source: coca_ViT-L-14, "
+        "The images-mixing pipeline's prompt generation: captions an image with an open_clip CoCa model (the source: "
+        "coca_ViT-L-14, "
         "laion2B-s13B-b90k) using open_clip's beam search and its defaults, then cleans the caption as the source does "
         "(cut at <end_of_text>, drop <start_of_text>, strip trailing ' .,'). A non-empty prompt is passed through "
         "instead, as the source only captions missing prompts. One caption per image of the batch.")

@@ -1,4 +1,4 @@
-"""SlerpLatents and SlerpConditioning: the slerps of seed 000 (images mixing) as ComfyUI nodes.
+"""SlerpLatents and SlerpConditioning: the slerps of the diffusers images-mixing pipeline as ComfyUI nodes.
 
 Math: ``blendspace/slerp.py``; plumbing (batches, sizes, token lengths, carried keys):
 ``blendspace/latents.py`` and ``blendspace/conditioning.py``.
@@ -26,7 +26,8 @@ def _mixer(method: str):
 
 def _t_input(default: float, what_a: str, what_b: str):
     return ("FLOAT", {"default": default, "min": 0.0, "max": 1.0, "step": 0.01,
-                      "tooltip": f"Mix weight: 0 returns {what_a} exactly, 1 returns {what_b} exactly. In seed 000 "
+                      "tooltip": f"Mix weight: 0 returns {what_a} exactly, 1 returns {what_b} exactly. In the images-mixing "
+                                 f"pipeline "
                                  "this is the 'style strength' (a = content, b = style)."})
 
 
@@ -42,7 +43,7 @@ class SlerpLatents:
                       "latent walk", "lerp"]
     CATEGORY = "Blendspace/latent"
     DESCRIPTION = (
-        "Spherical interpolation (slerp) of two latents, as seed 000 (CLIP Guided Images Mixing) mixes its "
+        "Spherical interpolation (slerp) of two latents, as the diffusers images-mixing pipeline mixes its "
         "content and style start latents: each latent is one flat vector, the angle comes from their "
         "normalised dot product, and nearly parallel or opposite vectors (|cos| > 0.9995) are lerped. "
         "Computed in float32, returned in the input dtype. With frames > 1 it returns a batch of "
@@ -91,7 +92,7 @@ class SlerpConditioning:
                       "conditioning average"]
     CATEGORY = "Blendspace/conditioning"
     DESCRIPTION = (
-        "Spherical interpolation (slerp) of two prompt conditionings, as seed 000 mixes its content and style "
+        "Spherical interpolation (slerp) of two prompt conditionings, as the images-mixing pipeline mixes its content and style "
         "prompts: the token embeddings (and the pooled output, when both have one) are slerped. Like core "
         "Conditioning (Average), every entry of conditioning_a is mixed with the first entry of "
         "conditioning_b and keeps its other settings (Flux guidance, SDXL sizes). Prompts of different lengths: "
@@ -115,7 +116,8 @@ class SlerpConditioning:
                 "t": _t_input(0.5, "conditioning_a", "conditioning_b"),
                 "mode": (list(COND_MODES), {"default": "whole tensor (source)",
                                             "tooltip": "whole tensor (source): all tokens of a prompt form one vector, "
-                                                       "as seed 000 does. per token: every token is slerped on its own "
+                                                       "as the images-mixing pipeline does. per token: every token is slerped "
+                                                       "on its own "
                                                        "(keeps each token's norm path; differs where tokens point in "
                                                        "very different directions)."}),
                 "method": METHOD_INPUT,

@@ -1,4 +1,4 @@
-"""Seed 000 CLIP image guidance: the math, the derivation for k-diffusion, and the nodes on tiny models."""
+"""The images-mixing pipeline CLIP image guidance: the math, the derivation for k-diffusion, and the nodes on tiny models."""
 
 from __future__ import annotations
 

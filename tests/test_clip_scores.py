@@ -1,4 +1,4 @@
-"""Measuring a mix (seed 002's evaluation): the score formulas and BlendspaceClipScore on a tiny CLIP."""
+"""Measuring a mix (dual-style-image-gen's evaluation): the score formulas and BlendspaceClipScore on a tiny CLIP."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_clip_score_node(comfy):
 
 
 def test_text_scores_with_open_clip(comfy, tmp_path):
-    """CLIP-T whole and per half, and seed 002's dCLIP (image change against text change), on a tiny open_clip."""
+    """CLIP-T whole and per half, and dual-style-image-gen's dCLIP (image change against text change), on a tiny open_clip."""
     oc = comfy.pack.nodes.nodes_open_clip.OpenClipLoader.load_file(comfy.tiny.write_tiny_open_clip(str(tmp_path), 5))
     g = torch.Generator().manual_seed(2)
     image, src = torch.rand(2, 64, 96, 3, generator=g), torch.rand(1, 64, 96, 3, generator=g)

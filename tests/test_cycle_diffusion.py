@@ -1,4 +1,4 @@
-"""CycleDiffusion (seed 002's backbone): schedule, exact reconstruction, replay with dual-style blends."""
+"""CycleDiffusion (dual-style-image-gen's backbone): schedule, exact reconstruction, replay with dual-style blends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Seed 002 dual-style blending: masks, DualStyleEpsilonMix and CrossAttnInterpolate on tiny models."""
+"""Dual-style-image-gen dual-style blending: masks, DualStyleEpsilonMix and CrossAttnInterpolate on tiny models."""
 
 from __future__ import annotations
 

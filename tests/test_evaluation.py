@@ -1,4 +1,4 @@
-"""Seed 002's evaluation script: PSNR / L2 / SSIM / Gram formulas and `python -m blendspace evaluate`."""
+"""Dual-style-image-gen's evaluation script: PSNR / L2 / SSIM / Gram formulas and `python -m blendspace evaluate`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_psnr_and_l2_agree_as_in_the_seeds_table():
     b = (a + 0.1 * torch.randn(32, 48, 3, generator=g)).clamp(0, 1)
     p, d = psnr(b, a), l2(b, a)
     assert d == pytest.approx(math.sqrt(a.numel() * 10 ** (-p / 10)), rel=1e-9)
-    # seed 002's bear row: PSNR 14.22 goes with L2 172.5 at 512x512x3
+    # dual-style-image-gen's bear row: PSNR 14.22 goes with L2 172.5 at 512x512x3
     assert math.sqrt(512 * 512 * 3 * 10 ** (-14.22 / 10)) == pytest.approx(172.5, abs=0.3)
     assert psnr(a, a) == float("inf")
 

@@ -1,4 +1,4 @@
-"""FlexDiffuse (seed 001): the mapping against a literal transcription of the source's pseudo-code
+"""FlexDiffuse: the mapping against a literal transcription of the source's pseudo-code
 (docs/techniques.md, "FlexDiffuse"), and ImageEmbedToPromptMapper on tiny CLIP models."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Seed 000's find-the-best-mix grid search: value parsing, grid order, objective, layout, and the node."""
+"""The images-mixing pipeline's find-the-best-mix grid search: value parsing, grid order, objective, layout, and the node."""
 
 from __future__ import annotations
 

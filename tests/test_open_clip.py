@@ -1,4 +1,5 @@
-"""open_clip models from models/open_clip, CoCa captions (seed 000's prompt generation) and open_clip guidance."""
+"""open_clip models from models/open_clip, CoCa captions (the images-mixing pipeline's prompt generation) and open_clip "
+  "guidance."""
 
 from __future__ import annotations
 

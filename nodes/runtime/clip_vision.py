@@ -48,7 +48,7 @@ class ImageTower:
     def __init__(self, clip_vision=None, open_clip=None):
         if (clip_vision is None) == (open_clip is None):
             raise BlendspaceInputError("connect exactly one CLIP image model: clip_vision (Load CLIP Vision) or "
-                                       "open_clip (Load open_clip Model, the seed's LAION ViT-B-32).")
+                                       "open_clip (Load open_clip Model, the images-mixing pipeline's LAION ViT-B-32).")
         self.clip_vision = clip_vision
         self.open_clip = require_open_clip(open_clip) if open_clip is not None else None
         if self.open_clip is not None:
