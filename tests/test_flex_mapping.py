@@ -191,6 +191,79 @@ def test_clustered_weights_are_triangles():
     assert clustered_weights(torch.zeros(77, dtype=torch.float64), 1.0, 1.0) is None
 
 
+# ------------------------------------------------------------------ small cases worked by hand
+# The prompt is the 77 unit vectors e_0 … e_76, so every cosine is read off the guide tokens' coordinates: a guide
+# token c·e_j has cosine 1 with text token j and 0 with the others, and its softmax row over the 77 text tokens
+# (scale 100) is e^100 / (e^100 + 76) at j, which is 1.0 in float64 (76·e^-100 ≈ 3e-42 is below half an ulp),
+# and 1 / (e^100 + 76) ≈ 3.7e-44 elsewhere. (e_5 + e_6) has cosine 1/√2 with tokens 5 and 6: both scores are
+# e^70.7 / (2·e^70.7 + 75) = 0.5 in float64.
+
+def _eye_prompt() -> torch.Tensor:
+    return torch.eye(77, dtype=torch.float64)
+
+
+def _guide(*columns: dict[int, float]) -> torch.Tensor:
+    alt = torch.zeros(len(columns), 77, dtype=torch.float64)
+    for i, coords in enumerate(columns):
+        for j, value in coords.items():
+            alt[i, j] = value
+    return alt
+
+
+def test_mapping_by_hand_each_slot_takes_the_guide_token_pointing_at_its_text_token():
+    alt = _guide({5: 2.0}, {3: 3.0})  # guide 0 points at text token 5, guide 1 at text token 3
+    rows = map_tokens(alt, _eye_prompt(), reuse=True, order="Best Fit")
+    # slot k holds text token k+1: token 5 → slot 4 (guide 0), token 3 → slot 2 (guide 1), both with score 1.0
+    assert rows[4].tolist() == [0.0, 1.0] and rows[2].tolist() == [1.0, 1.0]
+    others = [k for k in range(76) if k not in (2, 4)]
+    assert all(rows[k, 0] == 0 and 0 < rows[k, 1] < 1e-40 for k in others), "ties go to the first guide token"
+    assert rows[76].tolist() == [0.0, 0.0], "the last slot is never filled"
+    # without reuse a guide token serves one slot: Best Fit gives both certain slots first, then the rest are
+    # left with no unused guide token at all
+    once = map_tokens(alt, _eye_prompt(), reuse=False, order="Best Fit")
+    assert once[4].tolist() == [0.0, 1.0] and once[2].tolist() == [1.0, 1.0]
+    assert all(once[k].tolist() == [0.0, 0.0] for k in others)
+
+
+def test_tween_by_hand_replaces_certain_matches_and_lerps_half_matches():
+    settings = FlexSettings(linear_start=0.0, linear_end=0.0, clustered=0.0, threshold_mult=0.5, threshold_floor=0.9,
+                            max_guidance=1.0, header_max=0.0)
+    txt, alt = _eye_prompt(), _guide({5: 2.0}, {3: 3.0})
+    out = tween(txt, alt, settings).tokens
+    # corrected: token 5 has its own match (score 1, weight 0.5 ≥ 1 − 1) and becomes guide 0 = 2·e_5; token 3
+    # becomes 3·e_3; every other token keeps its text vector
+    expected = txt.clone()
+    expected[5], expected[3] = 2.0 * txt[5], 3.0 * txt[3]
+    assert torch.equal(out, expected)
+    # faithful (the source's off-by-one): row k is applied to token k, so token 4 takes token 5's match and
+    # token 2 takes token 3's
+    faithful = tween(txt, alt, dataclasses.replace(settings, alignment="faithful (shifted, source)")).tokens
+    expected = txt.clone()
+    expected[4], expected[2] = 2.0 * txt[5], 3.0 * txt[3]
+    assert torch.equal(faithful, expected)
+    # a half match: guide e_5 + e_6 scores 0.5 on tokens 5 and 6; weight 0.25 < 1 − 0.5, so both are lerped:
+    # token 5 → 0.75·e_5 + 0.25·(e_5 + e_6) = e_5 + 0.25·e_6, token 6 → e_6 + 0.25·e_5
+    half = tween(txt, _guide({5: 1.0, 6: 1.0}), dataclasses.replace(settings, threshold_mult=0.25,
+                                                                   threshold_floor=0.4)).tokens
+    expected = txt.clone()
+    expected[5, 6] = expected[6, 5] = 0.25
+    assert torch.allclose(half, expected, atol=1e-12) and torch.equal(half[7:], txt[7:])
+
+
+def test_clustered_weights_by_hand_one_and_two_peaks():
+    one = torch.zeros(77, dtype=torch.float64)
+    one[10] = 1.0  # a single peak at slot 10: up from 0 at slot 0, down to 0 at slot 76
+    w = clustered_weights(one, float(one.mean()), 0.5)
+    expected = [0.5 * k / 10 for k in range(11)] + [0.5 * (76 - k) / 66 for k in range(11, 77)]
+    assert torch.allclose(w, torch.tensor(expected, dtype=torch.float64), atol=1e-12)
+    two = one.clone()
+    two[30] = 1.0  # peaks 10 and 30 meet at the valley 10 + ceil(20 / 2) = 20
+    w = clustered_weights(two, float(two.mean()), 1.0)
+    expected = ([k / 10 for k in range(11)] + [(20 - k) / 10 for k in range(11, 21)] +
+                [(k - 20) / 10 for k in range(21, 31)] + [(76 - k) / 46 for k in range(31, 77)])
+    assert torch.allclose(w, torch.tensor(expected, dtype=torch.float64), atol=1e-12)
+
+
 def test_concept_mapping_and_direct_guidance():
     A, T = _tokens(5, n=100), _tokens(6)
     concept = T.clone()  # a concept prompt identical to the prompt matches every token with score ~1
