@@ -31,6 +31,8 @@ TYPED = ("mix images", "blend two images", "style blend", "morph", "interpolate 
 # The [project.urls] keys comfy-cli copies into the registry; any other key is dropped without a word.
 REGISTRY_URL_KEYS = {"Homepage", "Documentation", "Repository", "Issues"}
 ICON_SUFFIXES = {".png", ".svg", ".jpg", ".jpeg", ".gif"}
+# The five source documents, by the names their projects go by (lower case, as matched).
+SOURCE_PROJECTS = ("images-mixing pipeline", "flexdiffuse", "dual-style-image-gen", "img2img blog post", "stablefused")
 
 
 def _nodes(comfy) -> dict:
@@ -107,9 +109,12 @@ def _page_problems(node_id: str, cls) -> list[str]:
     for section in ("Typical wiring", "Source"):
         if not parts.get(section, "").strip():
             problems.append(f"{node_id}: no '## {section}' section")
-    for seed in sorted(set(re.findall(r"seed (00\d)", cls.DESCRIPTION, re.IGNORECASE))):
-        if f"Seed {seed}" not in parts.get("Source", ""):
-            problems.append(f"{node_id}: the description cites seed {seed} but the Source section does not")
+    for project in SOURCE_PROJECTS:
+        if project in cls.DESCRIPTION.lower() and project not in parts.get("Source", "").lower():
+            problems.append(f"{node_id}: the description cites {project} but the Source section does not")
+    if re.search(r"seed 00\d", cls.DESCRIPTION + text, re.IGNORECASE):
+        problems.append(f"{node_id}: a source is named by a code ('seed 00N'), which reads as a random seed: name its "
+                        "project")
     return problems
 
 
