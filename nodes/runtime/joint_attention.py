@@ -61,13 +61,13 @@ def joint_family(model) -> JointFamily | None:
 
 def require_joint_family(model, what: str) -> JointFamily:
     """The model's family, or a clear refusal naming it (before any sampling)."""
+    if not supports_attention_override():
+        raise BlendspaceInputError(f"{what} needs a current ComfyUI (0.3.50 or newer): this ComfyUI has no attention "
+                                   "override hook and none of the joint-attention models. Update ComfyUI.")
     family = joint_family(model)
     if family is None:
         raise BlendspaceInputError(f"{what} does not support this model ({family_name(model)}): it works on the "
                                    f"joint-attention families {COVERED}.")
-    if not supports_attention_override():
-        raise BlendspaceInputError(f"{what} needs a current ComfyUI (0.3.50 or newer): this ComfyUI has no attention "
-                                   "override hook. Update ComfyUI.")
     return family
 
 
