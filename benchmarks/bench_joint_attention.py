@@ -2,19 +2,19 @@
 sampling with prompt A, beside its limit from a FLOP count, and how close Slerp Conditioning's attention-weight mix
 comes to its ends at t = 0.01 and 0.99 on the tiny model of every covered family.
 
-Cost. Prompt B's text tokens pass through every projection and MLP of every block, so no blend that carries B's
-text can cost less than the same model run with the extra tokens: ``flop_limit_extra_tokens`` is that FLOP ratio,
-counted here by hand (this file's own minimal count, :func:`flux_flops`: the projections, MLPs and attention
-products of every block, 2 FLOPs per multiply-add, embedders included, modulation and norms left out, as they
-scale with neither token count). The two-stream blend runs two attention products per joint call (``[A, image]``
-and ``[B, image]`` instead of one over everything): ``blend_flops_over_plain`` is its own count, usually a little
-above the limit (the image-image products run twice). ``blend_over_plain`` is the measured time ratio (median of
-round-robin runs, cfg 1 as Flux samples). Run: ``python benchmarks/bench_joint_attention.py [--device cuda]
+Cost. Prompt B's text tokens pass through every projection and MLP of every block: the yardstick,
+``flop_limit_extra_tokens``, is the FLOP ratio of the same model run with the extra tokens, counted here by hand
+(this file's own minimal count, :func:`flux_flops`: the projections, MLPs and attention products of every block,
+2 FLOPs per multiply-add, embedders included, modulation and norms left out, as they scale with neither token
+count). The two-stream blend runs two attention products per joint call (``[A, image]`` and ``[B, image]``
+instead of one over everything): ``blend_flops_over_plain`` is its own count, above the yardstick when image
+tokens dominate (N² > 2·L_A·L_B: Flux at 1024²) and below it otherwise. ``blend_over_plain`` is the measured
+time ratio (median of round-robin runs, cfg 1 as Flux samples). Run: ``python benchmarks/bench_joint_attention.py [--device cuda]
 [--size full]`` (``full``: Flux dev's own sizes at 1024², for a GPU; boots ``$COMFYUI_PATH``, a current ComfyUI).
 
-Gaps (first line printed, with ``--size small``): per family, ``max|x(t) − x(end)| / max|x(A) − x(B)|`` after
-4 Euler steps, t = 0.01 against prompt A and t = 0.99 against prompt B, with Prompt Mix Attention Patch where the
-family needs it.
+Gaps (the first line printed with ``--size small``; the cost line comes last): per family,
+``max|x(t) − x(end)| / max|x(A) − x(B)|`` after 4 Euler steps, t = 0.01 against prompt A and t = 0.99 against
+prompt B, with Prompt Mix Attention Patch where the family needs it.
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ def _flux(h, config: dict):
     import comfy.model_patcher
     import comfy.supported_models
     model_config = comfy.supported_models.Flux(dict(config))
+    dtype = torch.float32 if mm.get_torch_device().type == "cpu" else torch.bfloat16
+    model_config.set_inference_dtype(dtype, None)
     model = model_config.get_model({})
     h.tiny._norm_scales_near_one(h.tiny.randomize(model.diffusion_model, 0), 0)
     return comfy.model_patcher.ModelPatcher(model, load_device=mm.get_torch_device(),
@@ -139,12 +141,12 @@ def main() -> None:
         h = common.start(args)
         if not h.is_current:
             raise SystemExit("bench_joint_attention needs a current ComfyUI: set COMFYUI_PATH")
+        config, side = (FULL, 128) if args.size == "full" else (SMALL, args.image // 8 if args.image else 32)
+        steps = args.steps or 4
+        report = _measure(h, config, side, steps, args.repeats or 5)  # first: timings after the tiny runs wander
         if args.size == "small":
             print(json.dumps({"benchmark": "attention_weight_mix_gaps_tiny_models",
                               "families": {name: _gap(h, name) for name in GAP_FAMILIES}}), flush=True)
-        config, side = (FULL, 128) if args.size == "full" else (SMALL, args.image // 8 if args.image else 32)
-        steps = args.steps or 4
-        report = _measure(h, config, side, steps, args.repeats or 5)
         print(json.dumps({"benchmark": f"joint_attention_blend_over_plain_flux_{args.size}_{8 * side}px_{steps}_steps",
                           "device": common.device_name(args), **report}), flush=True)
 

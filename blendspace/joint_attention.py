@@ -31,7 +31,7 @@ Pure torch: the attention kernel arrives as ``attend(q, k, v, mask)``, the layou
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -53,6 +53,7 @@ class JointLayout:
 
     groups: torch.Tensor
     weights: torch.Tensor
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
     def from_segments(segments: Sequence[tuple[int, int | torch.Tensor]]) -> JointLayout:
@@ -72,17 +73,22 @@ class JointLayout:
         return int(self.groups.numel())
 
     def positions(self, *groups: int, device=None) -> torch.Tensor:
-        """Sequence positions of the tokens in ``groups``, in order."""
-        keep = torch.zeros_like(self.groups, dtype=torch.bool)
-        for g in groups:
-            keep |= self.groups == g
-        return keep.nonzero().reshape(-1).to(device)
+        """Sequence positions of the tokens in ``groups``, in order (found once on the CPU, then kept per device:
+        no device synchronisation in the attention calls)."""
+        key = (groups, str(device))
+        if key not in self._cache:
+            keep = torch.zeros_like(self.groups, dtype=torch.bool)
+            for g in groups:
+                keep |= self.groups == g
+            self._cache[key] = keep.nonzero().reshape(-1).to(device)
+        return self._cache[key]
 
-    def count(self, group: int) -> int:
-        return int((self.groups == group).sum())
-
-    def to(self, device) -> JointLayout:
-        return JointLayout(self.groups.to(device), self.weights.to(device))
+    def span(self, *groups: int) -> tuple[int, int] | None:
+        """``(start, length)`` when the tokens of ``groups`` are one contiguous run, else None."""
+        pos = self.positions(*groups, device="cpu")
+        if pos.numel() == 0 or int(pos[-1]) - int(pos[0]) + 1 != pos.numel():
+            return None
+        return int(pos[0]), int(pos.numel())
 
 
 def blend_weights(mask_a: torch.Tensor, strength: float) -> torch.Tensor:
@@ -102,6 +108,14 @@ def weights_mode(weights: torch.Tensor) -> str:
 
 def select(x: torch.Tensor, positions: torch.Tensor, dim: int) -> torch.Tensor:
     return x.index_select(dim, positions)
+
+
+def take(x: torch.Tensor, layout: JointLayout, groups: tuple[int, ...], dim: int) -> torch.Tensor:
+    """The tokens of ``groups`` along ``dim``: a view when they are contiguous, else a gathered copy."""
+    span = layout.span(*groups)
+    if span is not None:
+        return x.narrow(dim, span[0], span[1])
+    return x.index_select(dim, layout.positions(*groups, device=x.device))
 
 
 def mask_part(mask: torch.Tensor | None, rows: torch.Tensor | None, q_pos: torch.Tensor,
@@ -178,24 +192,28 @@ def two_prompt_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask
     chosen ones: B's stream stays current, the image keeps A's output). Other rows give B's text zeros."""
     own = layout.positions(SHARED, PROMPT_A, device=q.device)
     full = full_size_mask(mask, layout)
-    out_a = attend(select(q, own, seq_dim), select(k, own, seq_dim), select(v, own, seq_dim),
-                   mask_part(full, None, own, own))
+    a_groups = (SHARED, PROMPT_A)
+    out_a = attend(take(q, layout, a_groups, seq_dim), take(k, layout, a_groups, seq_dim),
+                   take(v, layout, a_groups, seq_dim), mask_part(full, None, own, own))
     out = _empty_output(out_a, out_seq_dim, layout.length)
     _scatter(out, out_seq_dim, own, out_a)
     if blend_rows.numel() == 0:
         return out
-    keys_b = layout.positions(SHARED, PROMPT_B, device=q.device)
-    text_b = layout.positions(PROMPT_B, device=q.device)
-    q_b = keys_b if blend else text_b
+    b_groups = (SHARED, PROMPT_B)
+    q_groups = b_groups if blend else (PROMPT_B,)
+    keys_b, text_b = layout.positions(*b_groups, device=q.device), layout.positions(PROMPT_B, device=q.device)
+    q_b = layout.positions(*q_groups, device=q.device)
+    every = blend_rows.numel() == q.shape[0]
     rows = blend_rows.to(q.device)
-    qr, kr, vr = (x.index_select(0, rows) for x in (q, k, v))
-    out_b = attend(select(qr, q_b, seq_dim), select(kr, keys_b, seq_dim), select(vr, keys_b, seq_dim),
-                   mask_part(full, rows, q_b, keys_b))
-    sub = out.index_select(0, rows)
+    qr, kr, vr = (x if every else x.index_select(0, rows) for x in (q, k, v))
+    out_b = attend(take(qr, layout, q_groups, seq_dim), take(kr, layout, b_groups, seq_dim),
+                   take(vr, layout, b_groups, seq_dim), mask_part(full, None if every else rows, q_b, keys_b))
+    sub = out if every else out.index_select(0, rows)
     _scatter(sub, out_seq_dim, text_b, out_b.index_select(out_seq_dim, _within(q_b, text_b)))
     if blend:
         _mix_shared(sub, out_b, layout, q_b, out_seq_dim)
-    out.index_copy_(0, rows, sub)
+    if not every:
+        out.index_copy_(0, rows, sub)
     return out
 
 

@@ -3,14 +3,18 @@ text and the image sit in the joint sequence, how its blocks are named and found
 are appended to its inputs, and the position fixes that keep each prompt where it would be alone
 (docs/techniques.md, "Two prompts in joint attention").
 
-- Flux dev / schnell / Kontext: ``[A, B, image, references]``; double 0-18 and single 0-37 blocks, found by
-  ``patches_replace``; text ids are all 0, so no position fix.
-- Chroma: ``[A, B, image]``; double and single blocks (``patches_replace``); no fix.
-- SD3 / SD3.5: ``[A, B, image]``; joint blocks (``patches_replace``); no text positions, no fix.
-- Qwen-Image: ``[A, B, image, references]``; joint 0-59 (``patches_replace``); text ids are absolute, so B's are
-  rebuilt to start where A's do.
-- HiDream: ``[image, T5 A, T5 B, Llama A, Llama B, Llama_i A, Llama_i B]``; double 0-15 and single 0-31
-  (counted); no fix (text ids are 0).
+Below, "first" and "second" are the two prompts' text in sequence order. CrossAttnInterpolate puts B first (prompt
+A's call then reads one contiguous run of tokens, a view instead of a copy), except on HiDream; a prompt mixed by
+attention weight is A then B, as Slerp Conditioning concatenated it.
+
+- Flux dev / schnell / Kontext: ``[first, second, image, references]``; double 0-18 and single 0-37 blocks, found
+  by ``patches_replace``; text ids are all 0, so no position fix.
+- Chroma: ``[first, second, image]``; double and single blocks (``patches_replace``); no fix.
+- SD3 / SD3.5: ``[first, second, image]``; joint blocks (``patches_replace``); no text positions, no fix.
+- Qwen-Image: ``[first, second, image, references]``; joint 0-59 (``patches_replace``); text ids are absolute, so
+  the second prompt's are rebuilt to start where the first's do.
+- HiDream: ``[image, T5 A, T5 B, Llama A, Llama B, Llama_i A, Llama_i B]`` (A first always); double 0-15 and
+  single 0-31 (counted); no fix (text ids are 0).
 - Lumina 2: ``[first prompt, second prompt, image]``; joint layers 0-25 (counted after the refiners); the first
   prompt's queries and keys are rotated by the second's length (its distance to the image as when alone).
 
@@ -57,6 +61,7 @@ class JointFamily:
     text_keys: tuple[str, ...] = ("c_crossattn", "attention_mask")
     reads_references = True
     counted = False
+    b_first = True
 
     def blocks(self, dm) -> dict[tuple[str, int], tuple[str, int]]:
         """ComfyUI's replace key → the block's name, for every block that runs."""
@@ -83,9 +88,12 @@ class JointFamily:
         return "joint", state.block
 
     def extend(self, c: torch.Tensor, kwargs: dict, b: dict) -> tuple[torch.Tensor, dict, TextSplit]:
-        """Prompt B's tokens appended after A's in every row (other rows never read them)."""
+        """Prompt B's tokens put beside A's in every row (other rows never read them): before A's where the
+        order is free (``b_first``: A's call then reads one contiguous run of tokens, no copy), else after."""
         bt = b["c_crossattn"].to(c.device, c.dtype)
         bt = bt.expand(c.shape[0], -1, -1) if bt.shape[0] == 1 else bt
+        if self.b_first:
+            return torch.cat([bt, c], dim=1), dict(kwargs), TextSplit(((PROMPT_B, bt.shape[1]), (PROMPT_A, c.shape[1])))
         return torch.cat([c, bt], dim=1), dict(kwargs), TextSplit.a_then_b(c.shape[1], bt.shape[1])
 
     def fix_block(self, dm, forward, args: dict) -> dict:
@@ -162,6 +170,7 @@ class HiDreamFamily(JointFamily):
     text_keys = ("c_crossattn", "encoder_hidden_states_llama3")
     reads_references = False
     counted = True
+    b_first = False
 
     def blocks(self, dm) -> dict:
         out = {("double", i): ("double", i) for i in range(len(dm.double_stream_blocks))}
