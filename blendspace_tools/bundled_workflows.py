@@ -1037,8 +1037,7 @@ def sd35_dual_style_attention(g: UIGraph) -> str:
     style_b = _encode_text(g, checkpoint, Prompt(VAN_GOGH, "Style B (right)"))
     negative = _encode_text(g, checkpoint, Prompt("", "Negative"))
     blended = g.add("CrossAttnInterpolate", {"direction": "left-right", "shape": "sigmoid", "center": 0.5,
-                                             "sharpness": 30.0, "strength": 1.0, "blocks": "all",
-                                             "pooled_and_guidance": "mask average"},
+                                             "sharpness": 30.0, "strength": 1.0, "blocks": "all"},
                     title="Cross-Attention Interpolate (joint attention)",
                     inputs={"model": checkpoint.model, "conditioning_b": (style_b, 0)})
     latent = g.add("EmptySD3LatentImage", {"width": 1024, "height": 1024, "batch_size": 1})
@@ -1048,7 +1047,8 @@ def sd35_dual_style_attention(g: UIGraph) -> str:
     _decode_save(g, checkpoint, (sampled, 0), "Blendspace/sd35_dual_style_attention")
     return ("Seed 002's cross-attention blend (dual-style-image-gen) inside SD3.5's joint attention (issue #23): "
             "Minecraft left / Van Gogh right, sigmoid-30 mask over the token grid, every joint block; SD3.5's pooled "
-            "CLIP vector mixed by the mask's mean (pooled_and_guidance: mask average); SD3.5 Large, 28 Euler steps "
+            "CLIP vector from prompt A (set pooled_and_guidance to 'mask average' to mix it by the mask's mean); "
+            "SD3.5 Large, 28 Euler steps "
             "(sgm_uniform), CFG 4.5, empty negative, 1024x1024, seed 42. Needs a current ComfyUI. "
             + _files_note(SD35_LARGE))
 
