@@ -97,7 +97,18 @@ def _place(out: torch.Tensor, mask, text: slice, img: slice, n_text: int, batch:
     out[:, img, img] = mask[:, rest, rest]
 
 
-def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
+CLIP_WIDTHS = {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL"}
+"""Token widths of the U-Net models' CLIP prompts, which come in chunks of 77 tokens."""
+
+
+def _check_pair(a: torch.Tensor, b: torch.Tensor, a_extra: dict | None = None) -> None:
+    width = a.shape[-1]
+    if (width in CLIP_WIDTHS and a.shape[1] % 77 == 0 and b.shape[1] % 77 == 0
+            and not is_token_mask((a_extra or {}).get("attention_mask"))):
+        raise BlendspaceInputError(f"conditioning_a looks like an {CLIP_WIDTHS[width]} CLIP prompt ({width}-d tokens in "
+                                   "chunks of 77): mode 'attention weight (joint attention)' is for the joint-attention "
+                                   "models (Flux, Chroma, SD3, HiDream, Qwen-Image, Lumina 2). U-Net models read the "
+                                   "prompt in cross-attention: use 'whole tensor (source)' or 'per token'.")
     if a.shape[-1] != b.shape[-1]:
         raise BlendspaceInputError(f"conditioning_a has {width_hint(a.shape[-1])} but conditioning_b has "
                                    f"{width_hint(b.shape[-1])}: encode both prompts with the text encoder of the "
@@ -118,7 +129,7 @@ def _llama(a_extra: dict, b_extra: dict) -> tuple[torch.Tensor | None, tuple[int
 
 def _mixed_entry(a_tokens: torch.Tensor, a_extra: dict, b_tokens: torch.Tensor, b_extra: dict, t: float,
                  mix_pooled) -> list:
-    _check_pair(a_tokens, b_tokens)
+    _check_pair(a_tokens, b_tokens, a_extra)
     a_real, na = real_tokens(a_tokens, a_extra)
     b_real, nb = real_tokens(b_tokens.to(a_tokens.device), b_extra)
     a_real, b_real = match_batch(a_real, b_real, ("conditioning_a", "conditioning_b"))
@@ -158,7 +169,7 @@ def _mix_globals(extra: dict, a_extra: dict, b_extra: dict, t: float, mix_pooled
 
 def _b_end(a_tokens: torch.Tensor, a_extra: dict, b_tokens: torch.Tensor, b_extra: dict, mix_pooled) -> list:
     """t = 1: B's tokens and text keys, B's pooled output and guidance, A's other keys."""
-    _check_pair(a_tokens, b_tokens)
+    _check_pair(a_tokens, b_tokens, a_extra)
     a_tokens, b_tokens = match_batch(a_tokens, b_tokens.to(a_tokens.device), ("conditioning_a", "conditioning_b"))
     extra = {k: v for k, v in a_extra.items() if k not in TEXT_KEYS}
     extra.update({k: b_extra[k] for k in TEXT_KEYS if k in b_extra})
@@ -182,7 +193,7 @@ def attention_weight_mix(cond_a, cond_b, t: float, mix_pooled) -> list:
         if MARKER in a_extra:
             raise BlendspaceInputError("conditioning_a is already a mix by attention weight: mix two plain prompts.")
         if t == 0.0:
-            _check_pair(a_tokens, b_tokens)
+            _check_pair(a_tokens, b_tokens, a_extra)
             out.append([a_tokens.clone(), dict(a_extra)])
         elif t == 1.0:
             out.append(_b_end(a_tokens, a_extra, b_tokens, b_extra, mix_pooled))

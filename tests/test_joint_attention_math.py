@@ -240,6 +240,11 @@ def test_bad_pairs_are_refused_by_name():
     a, b = _cond(0, 5), _cond(1, 3, width=6)
     with pytest.raises(ValueError, match="conditioning_a has 8-d tokens but conditioning_b has 6-d"):
         attention_weight_mix(a, b, 0.5, _lerp(0.5))
+    sdxl = [[torch.zeros(1, 154, 2048), {}]]
+    for t in (0.0, 0.5, 1.0):
+        with pytest.raises(ValueError, match="SDXL CLIP prompt.*whole tensor"):
+            attention_weight_mix(sdxl, [[torch.zeros(1, 77, 2048), {}]], t, _lerp(t))
+    assert attention_weight_mix([[torch.zeros(1, 154, 4096), {}]], [[torch.zeros(1, 77, 4096), {}]], 0.5, _lerp(0.5))
     mixed = attention_weight_mix(a, _cond(1, 3), 0.5, _lerp(0.5))
     with pytest.raises(ValueError, match="already a mix"):
         attention_weight_mix(mixed, a, 0.5, _lerp(0.5))
