@@ -1,6 +1,7 @@
 """Dual-style nodes of dual-style-image-gen: DualStyleMask, DualStyleEpsilonMix and CrossAttnInterpolate.
 
-Math: ``blendspace/dual_style_mask.py``, ``blendspace/epsilon_mix.py``, ``blendspace/cross_attention.py``.
+Math: ``blendspace/dual_style_mask.py``, ``blendspace/epsilon_mix.py``, ``blendspace/cross_attention.py`` (U-Net)
+and ``blendspace/joint_attention.py`` (joint-attention models).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """SlerpLatents and SlerpConditioning: the slerps of the diffusers images-mixing pipeline as ComfyUI nodes.
 
 Math: ``blendspace/slerp.py``; plumbing (batches, sizes, token lengths, carried keys):
-``blendspace/latents.py`` and ``blendspace/conditioning.py``.
+``blendspace/latents.py`` and ``blendspace/conditioning.py``; the attention-weight mode: ``blendspace/prompt_bias.py``
+and its model patch (Prompt Mix Attention Patch) ``nodes/runtime/joint_attention.py``.
 """
 
 from __future__ import annotations

@@ -274,3 +274,24 @@ def test_u_net_models_keep_their_path_and_refuse_what_is_joint_only(comfy, tiny_
     else:
         with pytest.raises(ValueError, match="needs a current ComfyUI"):
             patcher.patch(model)
+
+
+def test_the_generic_key_bias_call_hides_keys_as_if_they_were_not_there(comfy, kit):
+    """``attention_calls.attend_with_key_bias`` (for any technique that biases keys): -inf on five tokens appended to
+    prompt A gives prompt A's own result."""
+    k = kit("Flux dev")
+    calls = comfy.pack.nodes.runtime.attention_calls
+    extra = [[torch.cat([k["a"][0][0], k["b"][0][0][:, :5]], dim=1), dict(k["a"][0][1])]]
+    la = k["a"][0][0].shape[1]
+
+    def hide(call_next, *args, **kwargs):
+        call = calls.bind_attention_call(call_next, args, kwargs)
+        bias = torch.zeros(call.q.shape[0], 1, call.length, dtype=call.q.dtype)
+        bias[:, :, la:la + 5] = float("-inf")
+        return calls.attend_with_key_bias(call, bias)
+    model = k["model"].clone()
+    comfy.pack.nodes.runtime.attention.add_attention_handler(model, "test hide", hide, "test")
+    hidden = _sample(k, model, extra, cfg=1.0)
+    plain = _sample(k, k["model"], k["a"], cfg=1.0)
+    assert (hidden - plain).abs().max().item() < 1e-5 * plain.abs().max().item()
+    assert not torch.allclose(_sample(k, k["model"], extra, cfg=1.0), plain, atol=1e-3)

@@ -85,7 +85,11 @@ def model_conds_of(base_model, conditioning, x: torch.Tensor) -> dict:
     tokens, extra = conditioning[0][0], conditioning[0][1]
     params = {**extra, "cross_attn": tokens, "device": x.device, "noise": x[:1], "width": int(x.shape[-1]) * 8,
               "height": int(x.shape[-2]) * 8, "prompt_type": "positive"}
-    return base_model.extra_conds(**params)
+    try:
+        return base_model.extra_conds(**params)
+    except (KeyError, AttributeError, TypeError) as err:
+        raise BlendspaceInputError(f"conditioning_b lacks what this model reads from a prompt ({err!r}): encode prompt "
+                                   "B with the text encoder that goes with the model (CLIP Text Encode).") from err
 
 
 @dataclass
