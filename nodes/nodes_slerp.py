@@ -1,4 +1,5 @@
-"""SlerpLatents and SlerpConditioning: the slerps of the diffusers images-mixing pipeline as ComfyUI nodes.
+"""SlerpLatents and SlerpConditioning, the slerps of the diffusers images-mixing pipeline as ComfyUI nodes, and
+Prompt Mix Attention Patch, the model side of SlerpConditioning's attention-weight mode.
 
 Math: ``blendspace/slerp.py``; plumbing (batches, sizes, token lengths, carried keys):
 ``blendspace/latents.py`` and ``blendspace/conditioning.py``; the attention-weight mode: ``blendspace/prompt_bias.py``
