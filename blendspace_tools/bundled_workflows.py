@@ -971,3 +971,119 @@ def readme_table(workflows: dict[str, dict]) -> str:
         nodes = ", ".join(f"`{n}`" for n in nodes_used(workflows[name]))
         lines.append(f"| `{name}.json` | {what} | {SOURCES[seed]} | {nodes} |")
     return "\n".join(lines)
+
+
+# --- issue #23: two styles, two prompts inside joint attention ----------------------------------------------------
+
+HF = "https://huggingface.co"
+MODEL_FILES = {
+    FLUX_DEV: (f"{HF}/Comfy-Org/flux1-dev/resolve/main/flux1-dev.safetensors", "diffusion_models"),
+    FLUX_CLIP_L: (f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors", "text_encoders"),
+    FLUX_T5: (f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp16.safetensors", "text_encoders"),
+    FLUX_VAE: (f"{HF}/Comfy-Org/Lumina_Image_2.0_Repackaged/resolve/main/split_files/vae/ae.safetensors", "vae"),
+    "sd3.5_large_fp8_scaled.safetensors": (f"{HF}/Comfy-Org/stable-diffusion-3.5-fp8/resolve/main/"
+                                           "sd3.5_large_fp8_scaled.safetensors", "checkpoints"),
+    "Chroma1-HD.safetensors": (f"{HF}/lodestones/Chroma1-HD/resolve/main/Chroma1-HD.safetensors", "diffusion_models"),
+}
+"""Model files of the joint-attention workflows: where their publishers host them and the ComfyUI folder each
+goes in (a loader node's ``properties.models``, as ComfyUI's own templates carry it)."""
+SD35_LARGE = "sd3.5_large_fp8_scaled.safetensors"
+CHROMA_HD = "Chroma1-HD.safetensors"
+LIGHTHOUSE_WATERCOLOR = ("A soft watercolor painting of a lighthouse on a rocky cliff at dawn, loose washes of pale "
+                         "blue and peach, visible paper texture")
+LIGHTHOUSE_NEON = ("A neon cyberpunk lighthouse on a rocky cliff at night, glowing magenta and cyan lights, rain, "
+                   "sharp reflections, cinematic")
+CHROMA_NEGATIVE = ("low quality, blurry, jpeg artifacts, deformed, oversaturated, unfinished sketch, watermark, "
+                   "text")
+
+
+def _needs(g: UIGraph, node: int, *names: str) -> int:
+    """Give a loader node the ``properties.models`` list naming each file, its URL and its folder."""
+    g.nodes[node - 1]["properties"]["models"] = [{"name": n, "url": MODEL_FILES[n][0], "directory": MODEL_FILES[n][1]}
+                                                 for n in names]
+    return node
+
+
+def _files_note(*names: str) -> str:
+    return "Model files: " + "; ".join(f"{n} in models/{MODEL_FILES[n][1]}" for n in names) + "."
+
+
+def flux_dual_style_attention(g: UIGraph) -> str:
+    unet, clip, vae = _flux_loaders(g)
+    _needs(g, unet, FLUX_DEV)
+    _needs(g, clip, FLUX_CLIP_L, FLUX_T5)
+    _needs(g, vae, FLUX_VAE)
+    style_a = g.add("CLIPTextEncode", {"text": MINECRAFT}, title="Style A (left): the sampled prompt",
+                    inputs={"clip": (clip, 0)})
+    style_b = g.add("CLIPTextEncode", {"text": VAN_GOGH}, title="Style B (right)", inputs={"clip": (clip, 0)})
+    guided = g.add("FluxGuidance", {"guidance": 3.5}, inputs={"conditioning": (style_a, 0)})
+    blended = g.add("CrossAttnInterpolate", {"direction": "left-right", "shape": "sigmoid", "center": 0.5,
+                                             "sharpness": 30.0, "strength": 1.0, "blocks": "all"},
+                    title="Cross-Attention Interpolate (joint attention)",
+                    inputs={"model": (unet, 0), "conditioning_b": (style_b, 0)})
+    negative = g.add("ConditioningZeroOut", inputs={"conditioning": (guided, 0)})
+    _flux_sample(g, blended, vae, guided, negative, _empty_flux_latent(g), "Blendspace/flux_dual_style_attention")
+    return ("Seed 002's cross-attention blend (dual-style-image-gen) inside Flux's joint attention (issue #23): "
+            "Minecraft left / Van Gogh right; prompt B's text is carried beside A's through every block and each image "
+            "token's attention output is m·(with A) + (1-m)·(with B), m a sigmoid-30 mask over the token grid; pooled "
+            "vector and guidance 3.5 from A; Flux dev, 20 Euler steps (simple), CFG 1, negative zeroed, 1024x1024, "
+            "seed 42. Needs a current ComfyUI. " + _files_note(FLUX_DEV, FLUX_CLIP_L, FLUX_T5, FLUX_VAE))
+
+
+def sd35_dual_style_attention(g: UIGraph) -> str:
+    checkpoint = Checkpoint(_needs(g, g.add("CheckpointLoaderSimple", {"ckpt_name": SD35_LARGE},
+                                            title="SD3.5 Large (fp8, text encoders included)"), SD35_LARGE))
+    style_a = _encode_text(g, checkpoint, Prompt(MINECRAFT, "Style A (left): the sampled prompt"))
+    style_b = _encode_text(g, checkpoint, Prompt(VAN_GOGH, "Style B (right)"))
+    negative = _encode_text(g, checkpoint, Prompt("", "Negative"))
+    blended = g.add("CrossAttnInterpolate", {"direction": "left-right", "shape": "sigmoid", "center": 0.5,
+                                             "sharpness": 30.0, "strength": 1.0, "blocks": "all"},
+                    title="Cross-Attention Interpolate (joint attention)",
+                    inputs={"model": checkpoint.model, "conditioning_b": (style_b, 0)})
+    latent = g.add("EmptySD3LatentImage", {"width": 1024, "height": 1024, "batch_size": 1})
+    sampled = g.add("KSampler", Sampling(seed=42, steps=28, cfg=4.5, sampler_name="euler", scheduler="sgm_uniform")
+                    .widgets(denoise=1.0), inputs={"model": (blended, 0), "positive": (style_a, 0),
+                                                   "negative": (negative, 0), "latent_image": (latent, 0)})
+    _decode_save(g, checkpoint, (sampled, 0), "Blendspace/sd35_dual_style_attention")
+    return ("Seed 002's cross-attention blend (dual-style-image-gen) inside SD3.5's joint attention (issue #23): "
+            "Minecraft left / Van Gogh right, sigmoid-30 mask over the token grid, every joint block; SD3.5's pooled "
+            "CLIP vector from prompt A (set pooled_and_guidance to 'mask average' to mix it by the mask's mean); "
+            "SD3.5 Large, 28 Euler steps "
+            "(sgm_uniform), CFG 4.5, empty negative, 1024x1024, seed 42. Needs a current ComfyUI. "
+            + _files_note(SD35_LARGE))
+
+
+def chroma_prompt_mix_attention(g: UIGraph) -> str:
+    unet = _needs(g, g.add("UNETLoader", {"unet_name": CHROMA_HD, "weight_dtype": "default"}, title="Chroma1-HD"),
+                  CHROMA_HD)
+    clip = _needs(g, g.add("CLIPLoader", {"clip_name": FLUX_T5, "type": "chroma"}, title="T5-XXL (Chroma)"), FLUX_T5)
+    vae = _needs(g, g.add("VAELoader", {"vae_name": FLUX_VAE}, title="Flux VAE (ae)"), FLUX_VAE)
+    prompt_a = g.add("CLIPTextEncode", {"text": LIGHTHOUSE_WATERCOLOR}, title="Prompt A (t = 0)",
+                     inputs={"clip": (clip, 0)})
+    prompt_b = g.add("CLIPTextEncode", {"text": LIGHTHOUSE_NEON}, title="Prompt B (t = 1)", inputs={"clip": (clip, 0)})
+    negative = g.add("CLIPTextEncode", {"text": CHROMA_NEGATIVE}, title="Negative", inputs={"clip": (clip, 0)})
+    latent = _empty_flux_latent(g)
+    for t in (0.25, 0.5, 0.75):
+        mixed = g.add("SlerpConditioning", {"t": t, "mode": "attention weight (joint attention)", "method": "slerp"},
+                      title=f"Prompt mix by attention weight, t = {t}",
+                      inputs={"conditioning_a": (prompt_a, 0), "conditioning_b": (prompt_b, 0)})
+        sampled = g.add("KSampler", Sampling(seed=7, steps=26, cfg=4.0, sampler_name="euler", scheduler="beta")
+                        .widgets(denoise=1.0), inputs={"model": (unet, 0), "positive": (mixed, 0),
+                                                       "negative": (negative, 0), "latent_image": (latent, 0)})
+        decoded = g.add("VAEDecode", inputs={"samples": (sampled, 0), "vae": (vae, 0)})
+        g.add("SaveImage", {"filename_prefix": f"Blendspace/chroma_prompt_mix_t{int(t * 100)}"},
+              inputs={"images": (decoded, 0)})
+    return ("Seed 000's prompt mix (the images-mixing pipeline slerps its two prompts) by attention weight on "
+            "Chroma's T5-only prompts (issue #23): a watercolor and a neon lighthouse side by side in the prompt, the "
+            "image's attention weighting A's tokens by 1-t and B's by t (t = 0.25, 0.5, 0.75; the weights travel in "
+            "the conditioning's own attention bias, no model patch on Chroma); Chroma1-HD, 26 Euler steps (beta), "
+            "CFG 4, 1024x1024, seed 7. Needs a current ComfyUI. " + _files_note(CHROMA_HD, FLUX_T5, FLUX_VAE))
+
+
+WORKFLOWS.update({
+    "flux_dual_style_attention": (flux_dual_style_attention, "Dual-style blend inside Flux's joint attention", "002"),
+    "sd35_dual_style_attention": (sd35_dual_style_attention, "Dual-style blend inside SD3.5's joint attention", "002"),
+    "chroma_prompt_mix_attention": (chroma_prompt_mix_attention, "Two-prompt mix by attention weight on Chroma", "000"),
+})
+NEEDS_CURRENT_COMFYUI = NEEDS_CURRENT_COMFYUI | {"flux_dual_style_attention", "sd35_dual_style_attention",
+                                                 "chroma_prompt_mix_attention"}

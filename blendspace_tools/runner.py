@@ -33,6 +33,7 @@ SMOKE_LOADERS = {
     # Flux's loaders (a current ComfyUI): a tiny Flux, the tiny CLIP for both text encoders, a 16-channel VAE
     "UNETLoader": ("BlendspaceTest_TinyFluxUnet", {"weights_seed": 0}),
     "DualCLIPLoader": ("BlendspaceTest_TinyFluxClip", {"weights_seed": 1}),
+    "CLIPLoader": ("BlendspaceTest_TinyFluxClip", {"weights_seed": 1}),  # one text encoder (Chroma's T5...)
     "VAELoader": ("BlendspaceTest_TinyVAE16", {"weights_seed": 2}),
     "StyleModelLoader": ("BlendspaceTest_TinyRedux", {"weights_seed": 7}),
     # a CoCa stays a CoCa: the tiny model's kind follows the architecture or file name asked for

@@ -1,6 +1,7 @@
 """Dual-style nodes of dual-style-image-gen: DualStyleMask, DualStyleEpsilonMix and CrossAttnInterpolate.
 
-Math: ``blendspace/dual_style_mask.py``, ``blendspace/epsilon_mix.py``, ``blendspace/cross_attention.py``.
+Math: ``blendspace/dual_style_mask.py``, ``blendspace/epsilon_mix.py``, ``blendspace/cross_attention.py`` (U-Net)
+and ``blendspace/joint_attention.py`` (joint-attention models).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..blendspace.epsilon_mix import dual_style_conditioning
 from ..blendspace.errors import BlendspaceInputError
 from .inputs import percent_inputs
 from .runtime.cross_attention import blend_prompt_b
+from .runtime.joint_attention import POOLED_CHOICES, blend_prompt_b_joint, two_prompt_route
 
 
 def _mask_inputs(default_sharpness: float, where: str) -> dict:
@@ -141,7 +143,10 @@ class CrossAttnInterpolate:
         "for the sampler's positive prompt (A) and for prompt B are blended per position with the mask, resized to "
         "each layer's resolution (the source's sigmoid 30), for the positive pass only. Feed the patched model and "
         "prompt A to any sampler. Replace patches already on the model (e.g. IP-Adapter) are chained, not "
-        "overwritten: apply them BEFORE this node.")
+        "overwritten: apply them BEFORE this node. On joint-attention models (Flux dev / schnell / Kontext, Chroma, "
+        "SD3 / SD3.5, HiDream, Qwen-Image, Lumina 2; current ComfyUI) prompt B's text is carried beside A's through "
+        "every block and each image token's attention output is blended the same way: m·(attention with A) + "
+        "(1-m)·(attention with B). An all-A mask samples prompt A exactly, an all-B mask prompt B's text exactly.")
     RETURN_TYPES = ("MODEL",)
     RETURN_NAMES = ("model",)
     OUTPUT_TOOLTIPS = ("A patched copy of the model; the input model is left unchanged.",)
@@ -160,15 +165,25 @@ class CrossAttnInterpolate:
                                                   "0 = prompt A only, 1 = the source's full blend."}),
                 **percent_inputs("the blend is applied", step=0.001, source=True),
                 "blocks": ("STRING", {"default": "all", "multiline": False,
-                                      "tooltip": "Cross-attention blocks to blend: 'all' (source), or a comma list "
-                                                 "of 'input', 'middle', 'output' and/or single blocks like 'input 4', "
-                                                 "'output 3'."}),
+                                      "tooltip": "Blocks to blend: 'all' (source), or a comma list. U-Net models: "
+                                                 "'input', 'middle', 'output' and/or single blocks like 'input 4'. "
+                                                 "Flux, Chroma, HiDream: 'double', 'single', 'double 3', 'single "
+                                                 "0-9'. SD3 / SD3.5, Qwen-Image, Lumina 2: 'joint', 'joint 0-11'. "
+                                                 "Outside them prompt B's text is carried but the image sees A only."}),
             },
-            "optional": {"mask": MASK_OPTION},
+            "optional": {
+                "mask": MASK_OPTION,
+                "pooled_and_guidance": (list(POOLED_CHOICES), {
+                    "default": POOLED_CHOICES[0],
+                    "tooltip": "Joint-attention models: where the prompt's global inputs (pooled vector; Flux's "
+                               "guidance value) come from. from A: the sampled prompt's (an all-B mask then gives B's "
+                               "text with A's pooled vector). from B: prompt B's (an all-B mask then samples prompt B "
+                               "exactly). mask average: mixed by the mask's mean (both ends exact)."}),
+            },
         }
 
     def patch(self, model, conditioning_b, direction, shape, center, sharpness, transition_width, strength,
-              start_percent, end_percent, blocks, mask=None):
+              start_percent, end_percent, blocks, mask=None, pooled_and_guidance=POOLED_CHOICES[0]):
         if start_percent > end_percent:
             raise BlendspaceInputError(f"start_percent ({start_percent}) is after end_percent ({end_percent}).")
         if not conditioning_b or not hasattr(conditioning_b[0][0], "shape"):
@@ -182,6 +197,13 @@ class CrossAttnInterpolate:
         else:
             def mask_a_at(h, w, device):
                 return style_mask(h, w, direction, shape, center, sharpness, transition_width, device=device)
+        if two_prompt_route(model, "Cross-Attention Interpolate") == "joint":
+            return (blend_prompt_b_joint(model, conditioning_b, mask_a_at, strength, start_percent, end_percent, blocks,
+                                         pooled_and_guidance),)
+        if pooled_and_guidance != POOLED_CHOICES[0]:
+            raise BlendspaceInputError(f"pooled_and_guidance '{pooled_and_guidance}' is for joint-attention models "
+                                       "(Flux, SD3...): on U-Net models prompt B's attention only is blended; leave it "
+                                       f"at '{POOLED_CHOICES[0]}'.")
         return (blend_prompt_b(model, context_b, mask_a_at, strength, start_percent, end_percent, blocks),)
 
 

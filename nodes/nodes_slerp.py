@@ -1,7 +1,9 @@
-"""SlerpLatents and SlerpConditioning: the slerps of the diffusers images-mixing pipeline as ComfyUI nodes.
+"""SlerpLatents and SlerpConditioning, the slerps of the diffusers images-mixing pipeline as ComfyUI nodes, and
+Prompt Mix Attention Patch, the model side of SlerpConditioning's attention-weight mode.
 
 Math: ``blendspace/slerp.py``; plumbing (batches, sizes, token lengths, carried keys):
-``blendspace/latents.py`` and ``blendspace/conditioning.py``.
+``blendspace/latents.py`` and ``blendspace/conditioning.py``; the attention-weight mode: ``blendspace/prompt_bias.py``
+and its model patch (Prompt Mix Attention Patch) ``nodes/runtime/joint_attention.py``.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 from ..blendspace.conditioning import LENGTH_MODES, combine_conditionings
 from ..blendspace.errors import BlendspaceInputError
 from ..blendspace.latents import SIZE_MODES, slerp_latents
+from ..blendspace.prompt_bias import attention_weight_mix
 from ..blendspace.slerp import interpolation_weights, lerp, slerp
+from .runtime.joint_attention import prompt_mix_patch
 
 METHODS = ("slerp", "lerp")
 LATENT_SCOPES = ("per sample", "whole batch (source)")
-COND_MODES = ("whole tensor (source)", "per token")
+COND_MODES = ("whole tensor (source)", "per token", "attention weight (joint attention)")
 
 
 def _mixer(method: str):
@@ -98,7 +102,11 @@ class SlerpConditioning:
         "conditioning_b and keeps its other settings (Flux guidance, SDXL sizes). Prompts of different lengths: "
         "SD CLIP chunks (77 vs 154 tokens) are tiled to a common multiple of 77, which leaves cross-attention "
         "unchanged; T5 / joint-attention prompts (Flux, SD3) are padded with the shorter one's pad token, as its "
-        "tokenizer would.")
+        "tokenizer would. Mode 'attention weight (joint attention)' pairs no tokens at all: both prompts are "
+        "concatenated and the image's attention weighs A's tokens by (1-t) and B's by t, for the T5 and LLM "
+        "encoders of Flux, Chroma, SD3, HiDream, Qwen-Image and Lumina 2 (prompts of any lengths). Flux and "
+        "Chroma read that weight from the conditioning itself; the other families (and Flux Kontext with "
+        "reference latents) also need 'Prompt Mix Attention Patch' on the model.")
     RETURN_TYPES = ("CONDITIONING",)
     RETURN_NAMES = ("conditioning",)
     OUTPUT_TOOLTIPS = ("The mixed conditioning, one entry per entry of conditioning_a.",)
@@ -119,7 +127,11 @@ class SlerpConditioning:
                                                        "as the images-mixing pipeline does. per token: every token is slerped "
                                                        "on its own "
                                                        "(keeps each token's norm path; differs where tokens point in "
-                                                       "very different directions)."}),
+                                                       "very different directions). attention weight (joint "
+                                                       "attention): both prompts side by side, the image attends to "
+                                                       "A's tokens with weight 1-t and to B's with t (Flux, Chroma; "
+                                                       "other joint-attention models with Prompt Mix Attention "
+                                                       "Patch); method then mixes only the pooled outputs."}),
                 "method": METHOD_INPUT,
             },
             "optional": {
@@ -138,6 +150,8 @@ class SlerpConditioning:
             raise BlendspaceInputError(f"mode must be one of {COND_MODES}, got {mode!r}.")
         fn = _mixer(method)
         t = float(t)
+        if mode == COND_MODES[2]:
+            return (attention_weight_mix(conditioning_a, conditioning_b, t, lambda a, b: fn(a, b, t, "sample")),)
         per = "sample" if mode == COND_MODES[0] else "token"
         return (combine_conditionings(conditioning_a, conditioning_b,
                                       mix_tokens=lambda a, b: fn(a, b, t, per),
@@ -145,4 +159,31 @@ class SlerpConditioning:
                                       length_mode=length_mismatch, t=t),)
 
 
-NODES = [SlerpLatents, SlerpConditioning]
+class PromptMixAttentionPatch:
+    NODE_ID = "BlendspacePromptMixAttentionPatch"
+    DISPLAY_NAME = "Prompt Mix Attention Patch"
+    SEARCH_ALIASES = ["prompt mix", "mix prompts", "blend prompts", "attention weight", "prompt weight", "qwen prompt mix",
+                      "sd3 prompt mix", "hidream prompt mix", "lumina prompt mix"]
+    CATEGORY = "Blendspace/model_patches"
+    DESCRIPTION = (
+        "The model side of Slerp Conditioning's 'attention weight (joint attention)' mode: the image's attention to "
+        "the mixed prompt's two halves is weighted (1-t) and t through ComfyUI's attention override, each prompt's "
+        "text keeps to itself, and each prompt keeps the text positions it has alone (Qwen-Image's text ids, Lumina "
+        "2's caption length). Needed on SD3 / SD3.5, HiDream, Qwen-Image and Lumina 2, and on Flux Kontext when the "
+        "conditioning carries reference latents; Flux and Chroma read the weights from the conditioning and need "
+        "no patch. Other conditionings run unchanged. Current ComfyUI only.")
+    RETURN_TYPES = ("MODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("A patched copy of the model; the input model is left unchanged.",)
+    FUNCTION = "patch"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL", {"tooltip": "The joint-attention model to sample the mixed prompt with "
+                                                            "(a copy is patched)."})}}
+
+    def patch(self, model):
+        return (prompt_mix_patch(model),)
+
+
+NODES = [SlerpLatents, SlerpConditioning, PromptMixAttentionPatch]
