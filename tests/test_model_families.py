@@ -267,16 +267,6 @@ def test_dual_style_epsilon_mix_on_flow_models(comfy, family):
     assert calls == [2, 2], "cfg 1 (Flux's distilled guidance): only the two prompt chunks run"
 
 
-@pytest.mark.parametrize("family", ["Flux", "SD3"])
-def test_cross_attention_interpolation_refuses_joint_attention_models(comfy, family):
-    comfy.tiny.current_comfyui_only(family)
-    model = comfy.tiny.tiny_flux(0) if family == "Flux" else comfy.tiny.tiny_sd3(0)
-    b = comfy.tiny.flux_conditioning(2)
-    with pytest.raises(ValueError, match=f"{family}.*DualStyleEpsilonMix"):
-        comfy.node("CrossAttnInterpolate").patch(model, b, "left-right", "sigmoid", 0.5, 30.0, 1.0, 1.0, 0.0, 1.0,
-                                                  "all")
-
-
 def test_walk_sweep_replay_and_guidance_scale_on_flux(comfy, flux):
     s, ks = flux, comfy.node("KSampler")
     a, b, neg, empty = s["pos"], comfy.tiny.flux_conditioning(5, tokens=300), s["neg"], {"samples": torch.zeros(1, 16, 8, 8)}
