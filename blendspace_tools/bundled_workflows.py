@@ -436,11 +436,11 @@ def images_mixing_grid_search(g: UIGraph) -> str:
                "content_clip_image": (mixing.loaded[0], 0), "style_clip_image": (mixing.loaded[1], 0)})
     g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_grid"}, title="Grid, labelled", inputs={"images": (grid, 2)})
     g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_best"}, title="Best mix", inputs={"images": (grid, 0)})
-    return ("The images-mixing pipeline's 'find the best mix by complete enumeration' (its notebook is lost, so the grid is "
-            "the README's advice: noise_strength 0.5-0.7 and the two presets' strengths 0.2 / 0.8), on the README example's "
-            "images and prompts, seed 117: 24 CLIP-guided runs scored by CLIP similarity to both images; the best is the "
-            "highest lower score. The report and the best strengths are outputs too (wire them into a mixing workflow). "
-            "SD-1.4, "
+    return ("The diffusers images-mixing pipeline's 'find the best mix by complete enumeration' (its notebook is lost, so "
+            "the grid is the README's advice: noise_strength 0.5-0.7 and the two presets' strengths 0.2 / 0.8), on the "
+            "README example's images and prompts, seed 117: 24 CLIP-guided runs scored by CLIP similarity to both images; "
+            "the best is the highest lower score. The report and the best strengths are outputs too (wire them into a mixing "
+            "workflow). SD-1.4, "
             + MIXING_SETTINGS)
 
 

@@ -45,6 +45,7 @@ from .sweep import Job
 MANIFEST = "manifest.jsonl"
 POLL_SECONDS = 0.5
 HISTORY_EVERY = 4  # polls between /history backstop checks
+LISTEN_WAIT = 5.0  # seconds to wait for the servers' websockets before queueing
 
 
 class FanOutError(RuntimeError):
@@ -231,6 +232,7 @@ class Slot:
     completing: set[str] = field(default_factory=set)
     finished_early: set[str] = field(default_factory=set)  # finished before POST /prompt answered
     uploads: dict[Path, str] = field(default_factory=dict)  # local image -> its name on the server
+    listening: asyncio.Event = field(default_factory=asyncio.Event)  # its websocket is connected
 
 
 class FanOut:
@@ -260,6 +262,10 @@ class FanOut:
         for slot in self.slots:
             self._spawn(self._listen(slot))
             self._spawn(self._poll(slot))
+        # follow each server's messages before queueing on it, so no prompt's start is missed (the run time of a
+        # 2024 ComfyUI's prompts is known only from its websocket)
+        await asyncio.wait([asyncio.ensure_future(slot.listening.wait()) for slot in self.slots], timeout=LISTEN_WAIT,
+                           return_when=asyncio.ALL_COMPLETED)
         try:
             while self.pending or any(slot.running for slot in self.slots):
                 if not any(slot.alive for slot in self.slots):
@@ -402,6 +408,7 @@ class FanOut:
         while slot.alive:
             try:
                 async for message in slot.server.events():
+                    slot.listening.set()  # ComfyUI greets a new websocket with its status
                     if (started := started_prompt(message)) is not None:
                         slot.started.setdefault(started, time.monotonic())
                     prompt_id = finished_prompt(message)

@@ -107,11 +107,14 @@ def _say_smoke(plan: Plan) -> None:
 
 
 def output_folder(args: argparse.Namespace) -> Path:
-    """Where the results go: ``--output DIR``, else ``./output``; made and named on standard error."""
-    folder = Path(args.output or "output").expanduser().resolve()
+    """Where the results go: ``--output DIR``, else ``./output`` (made by :func:`announce`)."""
+    return Path(args.output or "output").expanduser().resolve()
+
+
+def announce(folder: Path) -> None:
+    """Make the output folder and name it, once the jobs are known to be sound (so an error is the only line)."""
     folder.mkdir(parents=True, exist_ok=True)
     print(f"blendspace: outputs go to {folder}", file=sys.stderr, flush=True)
-    return folder
 
 
 class _Echo:
@@ -163,6 +166,7 @@ def _run_session(args: argparse.Namespace, plan: Plan, summary: Summary, session
     if not args.smoke:
         for job in jobs:
             check_model_files(job.prompt, session.folder_paths)
+    announce(output)
     _say_smoke(plan)
     summary.output = str(output)
     if not plan.named_jobs:
@@ -225,6 +229,7 @@ def run_there(args: argparse.Namespace, plan: Plan, summary: Summary) -> None:
         if args.emit_api:
             emit_api(jobs, Path(args.emit_api))
             return None
+        announce(output)
         _say_smoke(plan)
         return jobs, uploads
 

@@ -46,15 +46,18 @@ SMOKE_LOADERS = {
     "BlendspaceOpenClipLoader": ("BlendspaceTest_TinyOpenClip", lambda inputs: {
         "weights_seed": 5, "coca": "coca" in f"{inputs.get('architecture')} {inputs.get('clip_name')}".lower()}),
 }
-MODEL_INPUTS = {  # loader class → (input, folder_paths folder name)
-    "CheckpointLoaderSimple": ("ckpt_name", "checkpoints"),
-    "CLIPVisionLoader": ("clip_name", "clip_vision"),
-    "VAELoader": ("vae_name", "vae"),
-    "LoraLoader": ("lora_name", "loras"),
-    "CLIPLoader": ("clip_name", "clip"),
-    "UNETLoader": ("unet_name", "diffusion_models"),
-    "BlendspaceOpenClipLoader": ("clip_name", "open_clip"),
+MODEL_INPUTS: dict[str, list[tuple[str, str]]] = {  # loader class → its (input, folder_paths folder name) pairs
+    "CheckpointLoaderSimple": [("ckpt_name", "checkpoints")],
+    "CLIPVisionLoader": [("clip_name", "clip_vision")],
+    "VAELoader": [("vae_name", "vae")],
+    "LoraLoader": [("lora_name", "loras")],
+    "CLIPLoader": [("clip_name", "text_encoders")],
+    "DualCLIPLoader": [("clip_name1", "text_encoders"), ("clip_name2", "text_encoders")],
+    "UNETLoader": [("unet_name", "diffusion_models")],
+    "StyleModelLoader": [("style_model_name", "style_models")],
+    "BlendspaceOpenClipLoader": [("clip_name", "open_clip")],
 }
+LEGACY_FOLDERS = {"text_encoders": "clip", "diffusion_models": "unet"}  # their names in the 2024 ComfyUI
 SMOKE_MAX_STEPS = 3
 SMOKE_MAX_SIZE = 64
 
@@ -238,22 +241,35 @@ def node_definitions(nodes) -> tuple[dict, dict]:
     return defs, outs
 
 
+def _searched(folder_paths, folder: str) -> tuple[str, list[str]]:
+    """The folder name this ComfyUI knows (the 2024 one names two folders differently) and its paths."""
+    if folder not in folder_paths.folder_names_and_paths and folder in LEGACY_FOLDERS:
+        folder = LEGACY_FOLDERS[folder]
+    try:
+        return folder, list(folder_paths.get_folder_paths(folder))
+    except KeyError:
+        return folder, []
+
+
+def _missing_models(nid: str, ctype: str, inputs: dict, folder_paths) -> list[str]:
+    problems = []
+    for key, wanted in MODEL_INPUTS.get(ctype, []):
+        name = inputs.get(key)
+        folder, searched = _searched(folder_paths, wanted)
+        if isinstance(name, str) and (not searched or folder_paths.get_full_path(folder, name) is None):
+            problems.append(f"node {nid} ({ctype}): model file {name!r} not found in the '{folder}' folders "
+                            f"{searched}; put it there or pick one of yours with --set {nid}.{key}=FILE")
+    return problems
+
+
 def check_model_files(prompt: dict, folder_paths) -> None:
-    """Every model file and input image a loader names must exist; the error lists the folders searched."""
+    """Every model file and input image a loader names must exist; the error lists the folders searched (and
+    ``python -m blendspace models`` says where to download them)."""
     problems = []
     for nid, node in prompt.items():
         ctype, inputs = node["class_type"], node["inputs"]
-        if ctype in MODEL_INPUTS:
-            key, folder = MODEL_INPUTS[ctype]
-            name = inputs.get(key)
-            if isinstance(name, str) and folder_paths.get_full_path(folder, name) is None:
-                try:
-                    searched = folder_paths.get_folder_paths(folder)
-                except KeyError:
-                    searched = []
-                problems.append(f"node {nid} ({ctype}): model file {name!r} not found in the '{folder}' folders "
-                                f"{searched}; put it there or pick one of yours with --set {nid}.{key}=FILE")
-        elif ctype == "LoadImage" and isinstance(inputs.get("image"), str):
+        problems += _missing_models(nid, ctype, inputs, folder_paths)
+        if ctype == "LoadImage" and isinstance(inputs.get("image"), str):
             path = os.path.join(folder_paths.get_input_directory(), inputs["image"])
             if not os.path.isfile(path):
                 problems.append(f"node {nid} (LoadImage): image {inputs['image']!r} not found in the input folder "
@@ -261,8 +277,8 @@ def check_model_files(prompt: dict, folder_paths) -> None:
             elif (why := unreadable_image(Path(path))) is not None:
                 problems.append(f"node {nid} (LoadImage): cannot read image {path}: {why}")
     if problems:
-        raise WorkflowError("missing files (or run with --smoke to try the workflow on tiny random models):\n  "
-                            + "\n  ".join(problems))
+        raise WorkflowError("missing files (python -m blendspace models WORKFLOW says where to get the models; or "
+                            "run with --smoke to try the workflow on tiny random models):\n  " + "\n  ".join(problems))
 
 
 def unreadable_image(path: Path) -> str | None:
