@@ -42,6 +42,7 @@ DISPLAY_NAMES = {"CheckpointLoaderSimple": "Load Checkpoint", "CLIPVisionLoader"
 TEXT = (236, 236, 236)
 LINE = 13  # pixel height of a title line
 GAP = 3  # pixels kept between boxes pushed apart
+SHRINKS = 12  # times the graph is shrunk by 0.9 to fit MAX_HEIGHT before the picture grows instead
 
 
 def _font(size: int):
@@ -160,7 +161,8 @@ def _place(draw: ImageDraw.ImageDraw, frame: _Frame, nodes: list[dict], max_line
 
 def layout(workflow: dict) -> tuple[_Frame, list[Placed], int]:
     """The frame, the placed nodes (source note left out) and the picture's height: as many title lines as fit
-    (3, else 2, else 1) with the graph at full scale, shrunk until the picture is at most MAX_HEIGHT tall."""
+    (3, else 2, else 1) with the graph at full scale, shrunk until the picture is at most MAX_HEIGHT tall (a column
+    of more one-line titles than that holds makes a taller picture)."""
     nodes = [n for n in workflow["nodes"] if n.get("title") != SOURCE_NOTE]
     if not nodes:
         raise ValueError("the workflow has no nodes to draw")
@@ -168,7 +170,7 @@ def layout(workflow: dict) -> tuple[_Frame, list[Placed], int]:
     draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     font = _font(11)
     shrink = 1.0
-    while True:
+    for _ in range(SHRINKS):
         frame = _Frame(boxes, shrink)
         for max_lines in (3, 2, 1):
             placed = _place(draw, frame, nodes, max_lines, font)
@@ -176,6 +178,7 @@ def layout(workflow: dict) -> tuple[_Frame, list[Placed], int]:
             if height <= MAX_HEIGHT:
                 return frame, placed, max(height, CAPTION + 2 * MARGIN + LINE)
         shrink *= 0.9
+    return frame, placed, height  # more one-line titles in a column than MAX_HEIGHT holds: a taller picture
 
 
 def _slot_y(placed: Placed, index: int, scale: float) -> float:

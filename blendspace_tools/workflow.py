@@ -42,6 +42,7 @@ from .workflow_checks import (
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
+UPLOAD_VALUES = {"image", "audio", "video", "upload", None}
 OWN_VALUE = object()  # a widget takes its own value: not linked, or linked from a frontend-only Primitive node
 
 
@@ -101,15 +102,22 @@ def widget_kind_problem(kind, value: Any) -> str | None:
     return None
 
 
+def _hidden_at(values: list, pos: int) -> str | None:
+    """The value at ``pos`` when it can be one the frontend stores after a widget (a text, or null), else ''."""
+    value = values[pos] if pos < len(values) else ""
+    return value if value is None or isinstance(value, str) else ""
+
+
 def _take_widget(values: list, pos: int, name: str, kind, opts: dict) -> tuple[Any, int]:
     """The value of widget ``name`` at ``pos`` (its default past the end) and the position after it and after the
     hidden values the frontend stores with it."""
     value = values[pos] if pos < len(values) else widget_default(kind, opts)
     pos += 1
-    if has_control(name, kind, opts) and pos < len(values) and values[pos] in CONTROL_VALUES:
+    if has_control(name, kind, opts) and _hidden_at(values, pos) in CONTROL_VALUES:
         pos += 1
-    if opts.get("image_upload") and pos < len(values) and values[pos] == "image":
-        pos += 1  # the frontend's upload button stores "image" after the file name
+    uploads = any(key.endswith("_upload") and opts[key] for key in opts)
+    if uploads and pos < len(values) and _hidden_at(values, pos) in UPLOAD_VALUES:
+        pos += 1  # the frontend's upload button stores "image" (or "audio", …) after the file name
     return value, pos
 
 

@@ -78,16 +78,18 @@ def test_no_two_node_titles_are_drawn_over_each_other(path):
     assert all(0 <= b[0] and b[2] <= WIDTH and CAPTION <= b[1] and b[3] <= height <= MAX_HEIGHT for b in titles)
 
 
-def test_a_tall_column_of_small_nodes_is_pushed_apart_and_shrunk_to_fit():
-    """A column of 40 one-widget loaders beside a long chain: at full scale their titles would overlap; the layout
-    pushes them apart and, the column then being too tall, shrinks the graph until it fits."""
+@pytest.mark.parametrize(("loaders", "fits"), [(24, True), (60, False)])
+def test_a_tall_column_of_small_nodes_is_pushed_apart_and_shrunk_to_fit(loaders, fits):
+    """A column of one-widget loaders beside a long chain: at full scale their titles would overlap; the layout
+    pushes them apart and, the column then being too tall, shrinks the graph until it fits; a column of more titles
+    than the picture's height holds makes a taller picture, never overlapping titles."""
     nodes = [{"id": i, "type": "VAELoader", "title": f"Loader number {i} with a long title", "pos": [0, i * 60],
-              "size": [340, 58]} for i in range(1, 41)]
+              "size": [340, 58]} for i in range(1, loaders + 1)]
     nodes += [{"id": 100 + k, "type": "KSampler", "pos": [400 * (k + 1), 0], "size": [340, 300]} for k in range(12)]
     _, placed, height = layout({"nodes": nodes, "links": []})
     titles = [p.title_box for p in placed]
-    assert not _overlapping(titles) and height <= MAX_HEIGHT
-    assert all(line for p in placed for line in p.lines), "every node keeps a title line"
+    assert not _overlapping(titles) and (height <= MAX_HEIGHT) == fits
+    assert all(p.lines and p.title_box[3] <= height for p in placed), "every node keeps a title line, in the picture"
 
 
 def test_long_words_are_cut_with_an_ellipsis_not_split_silently():
