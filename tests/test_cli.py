@@ -381,7 +381,7 @@ def test_a_sweep_runs_in_process_and_resumes(comfy, tmp_path):
     res = subprocess.run(cmd, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     output = tmp_path / "output"
-    assert f"blendspace: outputs go to {output}" in res.stderr.splitlines()[0]
+    assert f"blendspace: outputs go to {output}" in res.stderr.splitlines(), "named before the jobs run"
     records = [json.loads(line) for line in (output / "manifest.jsonl").read_text().splitlines()]
     assert [r["inputs"] for r in records] == [{"Sampler.seed": 3}, {"Sampler.seed": 4}]
     assert all(r["status"] == "done" and r["server"] == "in-process" and len(r["outputs"]) == 1 for r in records)
