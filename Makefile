@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.blendspace-deps
 
-.PHONY: test test-math lint format bench run serve thumbnails clean chromium
+.PHONY: test test-math lint format bench run serve thumbnails workflows models clean chromium
 
 WORKFLOW ?= workflows/dual_style_epsilon.json
 # e.g. BENCH_ARGS="--device cuda --size full" (see README, Benchmarks)
@@ -42,6 +42,15 @@ run: $(STAMP)
 
 thumbnails: $(STAMP)
 	$(PY) -m blendspace thumbnails
+
+# Every bundled workflow and thumbnail, rebuilt from blendspace_tools/bundled_workflows.py (the Flux and DiT ones
+# with the current ComfyUI where there is one).
+workflows: $(STAMP)
+	$(PY) -m blendspace regenerate $(if $(wildcard $(CURRENT_COMFYUI)/nodes.py),--current $(CURRENT_COMFYUI))
+
+# Which model files a workflow needs and which this machine lacks (WORKFLOW=..., --comfyui in MODELS_ARGS).
+models: $(STAMP)
+	$(PY) -m blendspace models $(WORKFLOW) $(MODELS_ARGS)
 
 serve: $(STAMP)
 	$(PY) -m blendspace serve $(SERVE_ARGS)

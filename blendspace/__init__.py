@@ -11,7 +11,8 @@ Technique math:
 - ``flex_mapping``: FlexDiffuse's image-to-prompt token mapping ("FlexDiffuse").
 - ``dual_style_mask`` / ``epsilon_mix`` / ``cross_attention``: dual-style blending ("Dual-style blending").
 - ``cycle_diffusion``: stochastic DDIM inversion and noise replay ("CycleDiffusion").
-- ``clip_scores`` / ``evaluation``: CLIP scores, seam smoothness and seed 002's metrics ("Evaluation and CLIP scores").
+- ``clip_scores`` / ``evaluation``: CLIP scores, seam smoothness and dual-style-image-gen's
+  metrics ("Evaluation and CLIP scores").
 - ``strength_sweep`` / ``animation``: img2img strength rules and GIF writing ("img2img strength sweeps and morph GIFs").
 - ``guidance``: classifier-free guidance at any scale, with rescale ("StableFused: any-scale guidance, latent walks,
   denoising replay").

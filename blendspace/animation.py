@@ -1,5 +1,5 @@
 """Animated GIF frames as the blog's morph GIF writes them
-(seed 003; docs/techniques.md, "img2img strength sweeps and morph GIFs"):
+(the img2img blog post; docs/techniques.md, "img2img strength sweeps and morph GIFs"):
 ``images[0].save(out, save_all=True, append_images=images[1:], duration=400, loop=0)``:
 400 ms a frame, looping forever. Pure numpy / Pillow.
 """

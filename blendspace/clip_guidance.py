@@ -1,5 +1,5 @@
-"""CLIP-guided sampling toward a mixed image embedding (seed 000, "CLIP Guided Images Mixing", the
-TheDenk/images_mixing diffusers pipeline; docs/techniques.md, "CLIP-guided image mixing").
+"""CLIP-guided sampling toward a mixed image embedding (the diffusers images-mixing pipeline, "CLIP
+Guided Images Mixing" by TheDenk/images_mixing; docs/techniques.md, "CLIP-guided image mixing").
 
 Source (diffusers ``cond_fn``, DDIM-type schedulers), with x the DDPM latent, ᾱ = alphas_cumprod[t],
 β = 1 - ᾱ and x̂0 from an extra conditional-only U-Net pass:
@@ -36,7 +36,7 @@ moving with x as in the noiseless case (∂x̂0/∂x ≈ I/a), so only the decod
 differentiated: ``∇_x L ≈ (sqrt(β)/a + (1 - sqrt(β))/r)·∇_s L`` (k-diffusion:
 ``sqrt(β) + (1 - sqrt(β))·sqrt(ᾱ)``).
 
-Cutouts (the upstream diffusers CLIP-guided pipeline with a text target, which seed 000 adapted):
+Cutouts (the upstream diffusers CLIP-guided pipeline with a text target, which the images-mixing pipeline adapted):
 ``num_cutouts`` random square crops of sizes ``rand^cut_power·(max - min) + min`` pooled to 224, loss
 ``sum over batch of mean over cutouts``.
 Non-square images are centre-cropped after the resize (the source only ever guided square images).

@@ -1,14 +1,14 @@
-"""Measuring a mix (seed 002's evaluation; docs/techniques.md, "Evaluation and CLIP scores"): CLIP similarities
+"""Measuring a mix (dual-style-image-gen's evaluation; docs/techniques.md, "Evaluation and CLIP scores"): CLIP similarities
 per image and per region, directional CLIP, and the seam's total variation.
 
-- CLIP score: ``cos(f(a), f(b))`` of two CLIP embeddings (image-image here; seed 002 used image-text).
+- CLIP score: ``cos(f(a), f(b))`` of two CLIP embeddings (image-image here; dual-style-image-gen used image-text).
 - directional CLIP: ``cos(norm(f_result - f_source), norm(f_to - f_from))``, the change the edit made
-  against the change asked for (seed 002: from the encoder text to the decoder text).
+  against the change asked for (dual-style-image-gen: from the encoder text to the decoder text).
 - left / right (or top / bottom) variants: the same scores on each half of the image.
 - seam smoothness: total variation of the central vertical strip, columns
   ``[int(W/2 - 0.1W), int(W/2 + 0.1W))``: ``Σ sqrt(Δx² + 1e-6) + Σ sqrt(Δy² + 1e-6)`` over channels.
 
-"CLIPEnergy" is named in seed 002's run command but never computed there, so it is not offered.
+"CLIPEnergy" is named in dual-style-image-gen's run command but never computed there, so it is not offered.
 Pure torch.
 """
 
@@ -41,7 +41,7 @@ def halves(images: torch.Tensor, split: str) -> tuple[torch.Tensor, torch.Tensor
 
 
 def centre_strip_tv(images: torch.Tensor) -> torch.Tensor:
-    """Seed 002's seam smoothness per image of an IMAGE batch (B, H, W, C) in [0, 1]."""
+    """dual-style-image-gen's seam smoothness per image of an IMAGE batch (B, H, W, C) in [0, 1]."""
     w = images.shape[2]
     lo, hi = int(w / 2 - 0.1 * w), int(w / 2 + 0.1 * w)
     strip = images[:, :, lo:hi].float()

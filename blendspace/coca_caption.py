@@ -1,4 +1,4 @@
-"""CoCa captions as prompts, generated and cleaned as seed 000 does (docs/techniques.md, "CoCa captions").
+"""CoCa captions as prompts, generated and cleaned as the images-mixing pipeline does (docs/techniques.md, "CoCa captions").
 
 The source captions a missing prompt with open_clip's ``coca_ViT-L-14`` (``laion2B-s13B-b90k``)::
 

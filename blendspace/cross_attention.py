@@ -1,4 +1,4 @@
-"""Dual-style cross-attention interpolation of seed 002 (docs/techniques.md, "Dual-style blending").
+"""Dual-style cross-attention interpolation of dual-style-image-gen (docs/techniques.md, "Dual-style blending").
 
 In every text cross-attention layer (attn2) the source computes the attention output once with
 prompt A's keys/values and once with prompt B's (shared q, k, v projections) and blends the two

@@ -1,4 +1,4 @@
-"""CycleDiffusion, the image-to-image backbone of seed 002 (docs/techniques.md, "CycleDiffusion").
+"""CycleDiffusion, the image-to-image backbone of dual-style-image-gen (docs/techniques.md, "CycleDiffusion").
 
 CycleDiffusion (Wu & De la Torre, arXiv 2210.05559) inverts an image with a STOCHASTIC DDIM pass that
 records the noise it would take to land on each forward-noised latent, then decodes with another

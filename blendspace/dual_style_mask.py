@@ -1,4 +1,4 @@
-"""The spatial blend masks of seed 002, "Seamless Dual-Style Image Generation"
+"""The spatial blend masks of dual-style-image-gen, "Seamless Dual-Style Image Generation"
 (docs/techniques.md, "Dual-style blending").
 
 A mask here is the WEIGHT OF STYLE A at every position (1 = all A, 0 = all B). With ``x`` the

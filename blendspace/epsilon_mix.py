@@ -1,4 +1,4 @@
-"""Dual-style epsilon blend of seed 002 (docs/techniques.md, "Dual-style blending") as plain conditioning.
+"""Dual-style epsilon blend of dual-style-image-gen (docs/techniques.md, "Dual-style blending") as plain conditioning.
 
 The source runs one U-Net call on four chunks ``[uc, uc, c_A, c_B]`` and blends the two CFG results
 with a mask m (weight of A):

@@ -1,4 +1,4 @@
-"""Seed 002's evaluation of dual-style results on any folder of outputs.
+"""dual-style-image-gen's evaluation of dual-style results on any folder of outputs.
 
 Background and source: docs/techniques.md, "Evaluation and CLIP scores".
 
@@ -19,7 +19,7 @@ Per result image (``gen``) and its source photo (``orig``), with CLIP image / te
   treats both alike.
 
 The source's OpenAI CLIP ViT-B/32 is open_clip's ``ViT-B-32-quickgelu`` with OpenAI's weights.
-LPIPS needs its own trained weights and is not computed. "CLIPEnergy" is never computed by seed 002.
+LPIPS needs its own trained weights and is not computed. "CLIPEnergy" is never computed by dual-style-image-gen.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
 
 def gram_distance(vgg_features_module: torch.nn.Module, gen: torch.Tensor, refs: Sequence[torch.Tensor],
                   faithful: bool = True) -> float:
-    """Seed 002's style distance of a (H, W, 3) image to reference images (lower = closer to the style)."""
+    """dual-style-image-gen's style distance of a (H, W, 3) image to reference images (lower = closer to the style)."""
     def prep(img: torch.Tensor, is_ref: bool) -> torch.Tensor:
         x = img.permute(2, 0, 1).unsqueeze(0).float()
         if is_ref or not faithful:

@@ -1,4 +1,4 @@
-"""FlexDiffuse: CLIP image embeddings mapped onto the prompt's token embeddings (seed 001;
+"""FlexDiffuse: CLIP image embeddings mapped onto the prompt's token embeddings (FlexDiffuse by tim-speed;
 docs/techniques.md, "FlexDiffuse").
 
 Inputs: the prompt's 77 text tokens T (CLIP text ``last_hidden_state``, unprojected) and the guide's

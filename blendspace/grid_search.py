@@ -1,4 +1,4 @@
-"""Finding a good mix by complete enumeration (seed 000's ``example-find-best-mix-result`` notebook; its
+"""Finding a good mix by complete enumeration (the images-mixing pipeline's ``example-find-best-mix-result`` notebook; its
 grid values are lost, so the grid is the user's, with the README's start points).
 See docs/techniques.md, "Finding the best mix".
 

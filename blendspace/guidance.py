@@ -1,4 +1,4 @@
-"""Classifier-free guidance at any scale, zero and negative included (seed 004, StableFused;
+"""Classifier-free guidance at any scale, zero and negative included (StableFused;
 docs/techniques.md, "StableFused: any-scale guidance, latent walks, denoising replay").
 
     ε = ε_u + s·(ε_c - ε_u)                        (s = 0: the unconditional / negative prediction;

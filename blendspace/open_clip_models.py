@@ -1,6 +1,7 @@
-"""open_clip models from local files: the seed's guidance CLIP (LAION ViT-B-32) and CoCa captioner.
+"""open_clip models from local files: the images-mixing pipeline's guidance CLIP (LAION ViT-B-32) and CoCa
+captioner.
 
-Seed 000 guides with ``laion/CLIP-ViT-B-32-laion2B-s34B-b79K`` and captions with open_clip's
+The diffusers images-mixing pipeline guides with ``laion/CLIP-ViT-B-32-laion2B-s34B-b79K`` and captions with open_clip's
 ``coca_ViT-L-14`` (``laion2B-s13B-b90k``); see docs/techniques.md, "CoCa captions" and
 "CLIP-guided image mixing". Nothing is downloaded: the architecture is either one of open_clip's
 built-in configs or read from a config beside the weights, the file layout of a Hugging Face
@@ -174,7 +175,7 @@ def load_open_clip(path: str | Path, architecture: str = AUTO, precision: str = 
         if beside is None:
             raise BlendspaceInputError(f"no config for {path.name}: put open_clip_config.json (from the model's "
                                        f"repository) or {path.with_suffix('.json').name} beside it, or pick the "
-                                       "architecture in the list (e.g. ViT-B-32 for the seed's LAION CLIP).")
+                                       "architecture in the list (e.g. ViT-B-32 for the images-mixing pipeline's LAION CLIP).")
         model_cfg, pre = beside
         name = path.stem
     else:

@@ -1,7 +1,7 @@
 """Spherical linear interpolation (slerp) of latents, embeddings and conditionings.
 
-Source: seed 000, "CLIP Guided Images Mixing" (TheDenk/images_mixing, ``slerp``); StableFused (seed
-004) uses the same formula. See docs/techniques.md, "Slerp".
+Source: the diffusers images-mixing pipeline, "CLIP Guided Images Mixing" (TheDenk/images_mixing,
+``slerp``); StableFused uses the same formula. See docs/techniques.md, "Slerp".
 
 For two tensors ``v0``, ``v1`` and a weight ``t`` (0 gives ``v0``, 1 gives ``v1``), each tensor is
 treated as ONE flat vector:

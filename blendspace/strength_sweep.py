@@ -1,4 +1,4 @@
-"""img2img strength sweeps (seed 003, dmnfarrell's blog;
+"""img2img strength sweeps (the img2img blog post, dmnfarrell's;
 docs/techniques.md, "img2img strength sweeps and morph GIFs").
 
 The blog morphs a photo into a painting by running img2img at increasing strengths with one fixed

@@ -1,4 +1,4 @@
-"""Slerp of two CLIP vision outputs (seed 000, "CLIP Guided Images Mixing": its slerp of the content and style
+"""Slerp of two CLIP vision outputs (the diffusers images-mixing pipeline: its slerp of the content and style
 images' CLIP embeddings; docs/techniques.md, "CLIP-guided image mixing", paragraph "Slerp CLIP Vision Output").
 
 A CLIP vision output is a set of named tensors of one image batch: ``image_embeds`` (B, D),
@@ -9,7 +9,7 @@ A CLIP vision output is a set of named tensors of one image batch: ``image_embed
 
     field_t = sin((1-t)θ)/sin θ · field_A + sin(tθ)/sin θ · field_B,   cos θ = <field_A, field_B>/(‖field_A‖‖field_B‖)
 
-with one vector per image (``"sample"``, the seed's whole-tensor slerp for one image) or per token
+with one vector per image (``"sample"``, the pipeline's whole-tensor slerp for one image) or per token
 (``"token"``, each vector along the last dimension). Unlike the guidance target (``mixed_target``),
 the tensors are not normalised first: what reads them downstream (unCLIP, Redux, IP-Adapter) expects
 the encoder's magnitudes, and the weights 0 and 1 must give A and B unchanged. Pure torch.

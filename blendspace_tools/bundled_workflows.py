@@ -1,4 +1,4 @@
-"""The bundled workflows (``workflows/*.json``), built from the seeds' documented settings.
+"""The bundled workflows (``workflows/*.json``), built from the source documents' documented settings.
 
 ``python -m blendspace build-workflows`` writes them from these definitions with the node
 definitions of the running ComfyUI, so every socket and widget slot matches the real nodes; a test
@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .workflow import UIGraph
+from .model_files import CATALOG, declare_models
+from .workflow import UIGraph, widget_names
 
 Link = tuple[int, int]  # (node id, output slot)
 
@@ -26,7 +27,7 @@ SD21_768 = "v2-1_768-ema-pruned.safetensors"
 SD2_BASE = "512-base-ema.safetensors"
 VIT_L = "clip-vit-large-patch14.safetensors"
 LAION_B32 = "CLIP-ViT-B-32-laion2B-s34B-b79K/open_clip_model.safetensors"
-COCA_L14 = "CoCa-ViT-L-14-laion2B-s13B-b90k/open_clip_model.safetensors"
+COCA_L14 = "CoCa-ViT-L-14-laion2B-s13B-b90k/open_clip_pytorch_model.bin"  # the one file LAION publishes
 MINECRAFT = ("A Minecraft-inspired rendering of a black bear walking on grass, featuring distinct pixelated 16x16 "
              "textures, blocky 3D cube structures, limited color palette with no gradients, sharp right angles and "
              "perfect squares, characteristic voxel-based terrain with visible block edges.")
@@ -39,7 +40,7 @@ DEER = ("Deer colorful, fantasy, intricate, highly detailed, digital painting, h
         "illustration, lovecraftian dark ominous eldritch")
 
 
-# --- small value types ----------------------------------------------------------------------------------------
+# --- small value types ----------------------------------------------------------------------------------------------
 
 
 class Prompt(NamedTuple):
@@ -110,7 +111,7 @@ class Prompted:
     negative: int
 
 
-# --- node helpers ---------------------------------------------------------------------------------------------
+# --- node helpers ---------------------------------------------------------------------------------------------------
 
 
 def _checkpoint(g: UIGraph, name: str) -> Checkpoint:
@@ -167,7 +168,7 @@ def _decode_gif(g: UIGraph, checkpoint: Checkpoint, latent: Link, prefix: str, *
     g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": prefix, **gif_widgets}, inputs={"images": (decoded, 0)})
 
 
-# --- seed 002: dual-style blending with CycleDiffusion ---------------------------------------------------------
+# --- dual-style-image-gen: dual-style blending with CycleDiffusion --------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ def dual_style_epsilon(g: UIGraph) -> str:
                 inputs={"positive_a": (setup.style_a, 0), "positive_b": (setup.style_b, 0), "latent": (setup.photo, 0)})
     sampled = _cycle_sample(g, setup, setup.checkpoint.model, (mix, 0), cfg=20.0)
     _decode_save(g, setup.checkpoint, (sampled, 0), "Blendspace/dual_style_eps")
-    return ("Seed 002, experiment D3 (epsilon interpolation, bear): SD-1.4, CycleDiffusion 99 DDIM steps, skip 10, "
+    return ("dual-style-image-gen's epsilon interpolation of the bear: SD-1.4, CycleDiffusion 99 DDIM steps, skip 10, "
             "eta 0.1, encoder 'A picture of a black bear walking on grass' at CFG 1, decoder CFG 20, sigmoid 20 over "
             "the latent width, Minecraft left / Van Gogh right, seed 42, 512x512 centre crop. Load your own photo.")
 
@@ -224,7 +225,7 @@ def dual_style_cross_attention(g: UIGraph) -> str:
                     inputs={"model": setup.checkpoint.model, "conditioning_b": (setup.style_b, 0)})
     sampled = _cycle_sample(g, setup, (patched, 0), (setup.style_a, 0), cfg=15.0)
     _decode_save(g, setup.checkpoint, (sampled, 0), "Blendspace/dual_style_xattn")
-    return ("Seed 002, experiment D4 (cross-attention interpolation, bear): every attn2 layer blends the attention "
+    return ("dual-style-image-gen's cross-attention interpolation of the bear: every attn2 layer blends the attention "
             "of prompt A (left) and B (right) with sigmoid 30 over each map's width, positive pass only; CycleDiffusion "
             "99 steps, skip 10, eta 0.1, decoder CFG 15, seed 42.")
 
@@ -254,7 +255,7 @@ def dual_style_mask_shapes(g: UIGraph) -> str:
                             inputs={"model": setup.checkpoint.model, "conditioning_b": (style_b, 0)})
             sampled = _cycle_sample(g, setup, (patched, 0), (style_a, 0), cfg=15.0)
             _decode_save(g, setup.checkpoint, (sampled, 0), f"Blendspace/xattn_{shape}_{name.lower()}")
-    return ("Seed 002, experiment D5 (cross-attention with the 'exp' and the 'linear' mask): the bear (image 4) with "
+    return ("dual-style-image-gen's cross-attention with the 'exp' and the 'linear' mask: the bear (image 4) with "
             "both style pairs the source evaluates, Minecraft left / Van Gogh right and Mosaic left / Andy Warhol pop "
             "right; each once with the sigmoid-30 mask ('exp') and once with a linear ramp over the whole width. "
             "CycleDiffusion 99 DDIM steps, skip 10, eta 0.1, encoder 'A picture of a black bear walking on grass' at "
@@ -264,7 +265,7 @@ def dual_style_mask_shapes(g: UIGraph) -> str:
 
 def dual_style_baselines(g: UIGraph) -> str:
     concat = Prompt(" A minecraft style black bear walking on grass on the left and a van gogh style black bear "
-                    "walking on grass on the right", "Concatenated prompt (baseline D2)")
+                    "walking on grass on the right", "Concatenated prompt (baseline)")
     setup, (concatenated,) = _dual_style(g, Prompt(MINECRAFT, "Style A"), Prompt(VAN_GOGH, "Style B"),
                                          Prompt("", "Negative"), more_prompts=(concat,))
     decoded = {}
@@ -276,12 +277,12 @@ def dual_style_baselines(g: UIGraph) -> str:
                       inputs={"destination": (decoded["style_b"], 0), "source": (decoded["style_a"], 0),
                               "mask": (mask, 0)})
     g.add("SaveImage", {"filename_prefix": "Blendspace/baseline_pixel_interpolation"}, inputs={"images": (composite, 0)})
-    return ("Seed 002 baselines: D2 prompt concatenation (one prompt describing both halves, decoder CFG 15) and D6 "
+    return ("dual-style-image-gen's baselines: prompt concatenation (one prompt describing both halves, decoder CFG 15) and "
             "pixel interpolation (the image generated once per style, blended left to right with sigmoid 20: "
             "source = style A image, destination = style B image). Seed 42.")
 
 
-# --- seed 000: CLIP-guided image mixing ------------------------------------------------------------------------
+# --- the diffusers images-mixing pipeline: CLIP-guided image mixing -------------------------------------------------
 
 
 class MixSource(NamedTuple):
@@ -293,7 +294,7 @@ class MixSource(NamedTuple):
 
 @dataclass(frozen=True)
 class MixRecipe:
-    """Seed 000's four strengths and the seed."""
+    """The images-mixing pipeline's four strengths and the seed."""
 
     seed: int
     noise_strength: float
@@ -339,7 +340,7 @@ class _CocaCaptioner:
 
 def _mixing_inputs(g: UIGraph, content: MixSource, style: MixSource, checkpoint_name: str = SD14) -> MixingInputs:
     """SD-1.4 (or ``checkpoint_name``), each image with its prompt (typed, or a CoCa caption), resized to 512x512
-    and encoded, and the seed's LAION ViT-B-32 guidance CLIP."""
+    and encoded, and the pipeline's LAION ViT-B-32 guidance CLIP."""
     checkpoint = _checkpoint(g, checkpoint_name)
     captioner = _CocaCaptioner(g, checkpoint)
     prompts, loaded, images, latents = [], [], [], []
@@ -388,7 +389,7 @@ def _images_mixing(g: UIGraph, content: MixSource, style: MixSource, recipe: Mix
 
 
 MIXING_BASE = ("50 steps (DDIM stands in for the source's PNDM), CFG 9, CLIP guidance 100 with the exact "
-               "gradient and the seed's LAION ViT-B-32 (put the repository's open_clip_model.safetensors and "
+               "gradient and the pipeline's LAION ViT-B-32 (put the repository's open_clip_model.safetensors and "
                "open_clip_config.json in models/open_clip/CLIP-ViT-B-32-laion2B-s34B-b79K/), latents from the "
                "images scaled to 512x512 (aspect not kept, as the source)")
 MIXING_SETTINGS = MIXING_BASE + ", the CLIP target from the images as loaded (shorter side 224, centre crop, as the source)."
@@ -398,7 +399,7 @@ MIXING_NOTE = " SD-1.4, " + MIXING_SETTINGS
 def images_mixing_style_to_content(g: UIGraph) -> str:
     _images_mixing(g, *BOROMIR_TO_GIGACHAD, MixRecipe(seed=117, noise_strength=0.6, latent_style_strength=0.8,
                                                       prompt_style_strength=0.2, clip_image_style_strength=0.2))
-    return ("Seed 000, experiment E1 and the README's 'from style to content' preset: content boromir, style "
+    return ("The diffusers images-mixing pipeline, its README example and 'from style to content' preset: content boromir, style "
             "gigachad, prompts 'boromir' / 'gigachad', seed 117, noise_strength 0.6 (preset: 0.5), latent 0.8, "
             "prompt 0.2, CLIP image 0.2." + MIXING_NOTE)
 
@@ -407,8 +408,8 @@ def images_mixing_content_to_style(g: UIGraph) -> str:
     _images_mixing(g, MixSource("shrek.jpg", "shrek"), MixSource("gigachad.jpg", "gigachad"),
                    MixRecipe(seed=17, noise_strength=0.7, latent_style_strength=0.2, prompt_style_strength=0.8,
                              clip_image_style_strength=0.8))
-    return ("Seed 000, experiment E2 and the README's 'from content to style' preset: content shrek, style "
-            "gigachad, prompts 'shrek' / 'gigachad', seed 17, noise_strength 0.7 (preset: 0.5), latent 0.2, "
+    return ("The diffusers images-mixing pipeline, its example without CoCa and 'from content to style' preset: content "
+            "shrek, style gigachad, prompts 'shrek' / 'gigachad', seed 17, noise_strength 0.7 (preset: 0.5), latent 0.2, "
             "prompt 0.8, CLIP image 0.8." + MIXING_NOTE)
 
 
@@ -416,9 +417,9 @@ def images_mixing_coca(g: UIGraph) -> str:
     _images_mixing(g, MixSource("boromir.jpg", None), MixSource("gigachad.jpg", None),
                    MixRecipe(seed=17, noise_strength=0.65, latent_style_strength=0.9, prompt_style_strength=0.1,
                              clip_image_style_strength=0.1))
-    return ("Seed 000, experiment E6 (the diffusers community README): content boromir, style gigachad, both prompts "
-            "written by CoCa (coca_ViT-L-14, laion2B-s13B-b90k; beam search 6 beams in 3 groups, 5 to 30 tokens, "
-            "cleaned as the source), seed 17, noise_strength 0.65, latent 0.9, prompt 0.1, CLIP image 0.1. Type a "
+    return ("The diffusers images-mixing pipeline as the diffusers community README runs it: content boromir, style "
+            "gigachad, both prompts written by CoCa (coca_ViT-L-14, laion2B-s13B-b90k; beam search 6 beams in 3 groups, 5 to "
+            "30 tokens, cleaned as the source), seed 17, noise_strength 0.65, latent 0.9, prompt 0.1, CLIP image 0.1. Type a "
             "prompt into a CoCa node to use it instead of the caption." + MIXING_NOTE)
 
 
@@ -435,10 +436,11 @@ def images_mixing_grid_search(g: UIGraph) -> str:
                "content_clip_image": (mixing.loaded[0], 0), "style_clip_image": (mixing.loaded[1], 0)})
     g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_grid"}, title="Grid, labelled", inputs={"images": (grid, 2)})
     g.add("SaveImage", {"filename_prefix": "Blendspace/mixing_best"}, title="Best mix", inputs={"images": (grid, 0)})
-    return ("Seed 000's 'find the best mix by complete enumeration' (its notebook is lost, so the grid is the README's "
-            "advice: noise_strength 0.5-0.7 and the two presets' strengths 0.2 / 0.8), on E1's images and prompts, "
-            "seed 117: 24 CLIP-guided runs scored by CLIP similarity to both images; the best is the highest lower "
-            "score. The report and the best strengths are outputs too (wire them into a mixing workflow). SD-1.4, "
+    return ("The diffusers images-mixing pipeline's 'find the best mix by complete enumeration' (its notebook is lost, so "
+            "the grid is the README's advice: noise_strength 0.5-0.7 and the two presets' strengths 0.2 / 0.8), on the "
+            "README example's images and prompts, seed 117: 24 CLIP-guided runs scored by CLIP similarity to both images; "
+            "the best is the highest lower score. The report and the best strengths are outputs too (wire them into a mixing "
+            "workflow). SD-1.4, "
             + MIXING_SETTINGS)
 
 
@@ -446,7 +448,7 @@ def images_mixing_sd2_base(g: UIGraph) -> str:
     _images_mixing(g, MixSource("cat.jpeg", None), MixSource("bread.png", None),
                    MixRecipe(seed=17, noise_strength=0.5, latent_style_strength=0.8, prompt_style_strength=0.15,
                              clip_image_style_strength=0.15), checkpoint_name=SD2_BASE)
-    return ("Seed 000, experiment E3 (the stable-diffusion-2-base notebook, 'cat_bread'): SD-2-base "
+    return ("The diffusers images-mixing pipeline's stable-diffusion-2-base notebook ('cat_bread'): SD-2-base "
             "(512-base-ema), content cat, style bread, both prompts written by CoCa, seed 17, noise_strength 0.5, "
             "latent 0.8, prompt 0.15, CLIP image 0.15. " + MIXING_SETTINGS)
 
@@ -455,7 +457,7 @@ def images_mixing_load_by_parts(g: UIGraph) -> str:
     _images_mixing(g, MixSource("boromir.jpg", None), MixSource("vazovskiy.jpg", None),
                    MixRecipe(seed=17, noise_strength=0.6, latent_style_strength=0.8, prompt_style_strength=0.1,
                              clip_image_style_strength=0.1))
-    return ("Seed 000, experiment E4 (the load-by-parts notebook, 'boromir_vazovskiy'): the notebook loads U-Net, "
+    return ("The diffusers images-mixing pipeline's load-by-parts notebook ('boromir_vazovskiy'): the notebook loads U-Net, "
             "VAE, text encoder, PNDM scheduler and CLIP separately and turns on attention slicing to save memory; "
             "ComfyUI manages memory itself, so one checkpoint loader does. Content boromir, style vazovskiy, CoCa "
             "prompts, seed 17, noise_strength 0.6, latent 0.8, prompt 0.1, CLIP image 0.1." + MIXING_NOTE)
@@ -466,7 +468,7 @@ def images_mixing_colab(g: UIGraph) -> str:
                    MixSource("bread.png", "whole wheat bread isolated on a white background"),
                    MixRecipe(seed=17, noise_strength=0.4, latent_style_strength=0.25, prompt_style_strength=0.99,
                              clip_image_style_strength=0.9))
-    return ("Seed 000, experiment E5 (the colab example, 'cat_bread'): content cat, style bread, the prompts CoCa "
+    return ("The diffusers images-mixing pipeline's colab example ('cat_bread'): content cat, style bread, the prompts CoCa "
             "printed in the notebook typed in ('abyssinians' / 'whole wheat bread isolated on a white background'), "
             "seed 17, noise_strength 0.4, latent 0.25, prompt 0.99, CLIP image 0.9." + MIXING_NOTE)
 
@@ -477,14 +479,14 @@ def images_mixing_presets_compared(g: UIGraph) -> str:
                               clip_image_style_strength=0.2), "Blendspace/style_to_content", " (style to content)")
     _mix(g, mixing, MixRecipe(seed=17, noise_strength=0.5, latent_style_strength=0.2, prompt_style_strength=0.8,
                               clip_image_style_strength=0.8), "Blendspace/content_to_style", " (content to style)")
-    return ("Seed 000, experiment E7 (the README's difference.png): the same content (shrek) and style (gigachad) "
-            "mixed with both presets side by side: 'style to content' noise_strength 0.5, latent 0.8, prompt 0.2, "
-            "CLIP image 0.2; 'content to style' noise_strength 0.5, latent 0.2, prompt 0.8, CLIP image 0.8. The "
-            "figure's seed and prompts are not documented: seed 17 and the prompts 'shrek' / 'gigachad' (E2's) "
-            "are used." + MIXING_NOTE)
+    return ("The diffusers images-mixing pipeline's README figure difference.png: the same content (shrek) and style "
+            "(gigachad) mixed with both presets side by side: 'style to content' noise_strength 0.5, latent 0.8, prompt 0.2, "
+            "CLIP image 0.2; 'content to style' noise_strength 0.5, latent 0.2, prompt 0.8, CLIP image 0.8. The figure's "
+            "seed and prompts are not documented: seed 17 and the prompts 'shrek' / 'gigachad' (those of the example without "
+            "CoCa) are used." + MIXING_NOTE)
 
 
-# --- seed 001: FlexDiffuse ------------------------------------------------------------------------------------
+# --- FlexDiffuse ----------------------------------------------------------------------------------------------------
 
 FLEX_SAMPLING = Sampling(seed=1337, steps=30, cfg=8.0, sampler_name="ddim", scheduler="ddim_uniform")
 FLEX_NEGATIVE = Prompt("", "Negative (empty: FlexDiffuse's uncond)")
@@ -533,7 +535,7 @@ def _flexdiffuse(g: UIGraph, settings: dict, prompt: str, *, img2img: bool, guid
 
 @dataclass(frozen=True)
 class DeerImg2Img:
-    """Experiments F2-F5, one workflow each: img2img of the deer guided by the deer_mod image (linear guidance
+    """FlexDiffuse's guided deer, one workflow per setting: img2img of the deer guided by the deer_mod image (linear guidance
     from 0, header 0) with these mapper settings; building it returns its note."""
 
     note: str
@@ -552,15 +554,16 @@ class DeerImg2Img:
 
 
 flexdiffuse_threshold = DeerImg2Img(
-    "Seed 001, experiment F4 ('deer_tuned'): img2img of the deer at strength 0.6 (30 steps, CFG 8, seed 1337) with "
+    "FlexDiffuse's tuned deer ('deer_tuned'): img2img of the deer at strength 0.6 (30 steps, CFG 8, seed 1337) with "
     "the guide deer_mod image: Threshold 1.0 at floor 0.2, Clustered 0, Linear 0 -> 1.0, Max Image Guidance 1.0, "
     "header 0, Best Fit with reuse; the source's quirks kept (faithful alignment and normalisation). Set "
-    "threshold_mult to 0 for F5 (linear only).",
+    "threshold_mult to 0 for its linear-only variant ('deer_tuned_linear_only').",
     threshold_mult=1.0, threshold_floor=0.2, clustered=0.0, linear_end=1.0, max_guidance=1.0)
 flexdiffuse_defaults = DeerImg2Img(
-    "Seed 001, experiments F2/F3: the README defaults (Threshold 0.25 at floor 0.75, Clustered 0.25, Linear "
-    "0 -> 0.5, Max 0.35, header 0, Best Fit, reuse on), img2img strength 0.6, 30 steps, CFG 8, seed 1337. F3 "
-    "lowers the floor to 0.2. The source's advice: set Threshold and Clustered to 0.0-0.1 and increment.",
+    "FlexDiffuse's deer at the README defaults ('deer_img2img_defaults', 'deer_modded_defaults'): the defaults "
+    "(Threshold 0.25 at floor 0.75, Clustered 0.25, Linear 0 -> 0.5, Max 0.35, header 0, Best Fit, reuse on), img2img "
+    "strength 0.6, 30 steps, CFG 8, seed 1337. The guided one lowers the floor to 0.2. The source's advice: set "
+    "Threshold and Clustered to 0.0-0.1 and increment.",
     threshold_mult=0.25, threshold_floor=0.75, clustered=0.25, linear_end=0.5, max_guidance=0.35)
 
 
@@ -568,7 +571,7 @@ def flexdiffuse_concepts(g: UIGraph) -> str:
     _flexdiffuse(g, {"threshold_mult": 0.0, "clustered": 0.0, "linear_start": 0.0, "linear_end": 0.0,
                      "max_guidance": 0.0, **FAITHFUL}, "a creepy tree creature, 8k dslr photo", img2img=False,
                  concept="creepy tree")
-    return ("Seed 001, experiment F7 ('creepy_tree_mapped'): txt2img, guide deer_mod, Mapping Concepts "
+    return ("FlexDiffuse's concept mapping ('creepy_tree_mapped'): txt2img, guide deer_mod, Mapping Concepts "
             "'creepy tree', all other guidance 0: prompt tokens matching a concept (> 0.9) take that "
             "concept's image token. Seed 1337, 30 steps, CFG 8.")
 
@@ -576,7 +579,7 @@ def flexdiffuse_concepts(g: UIGraph) -> str:
 def flexdiffuse_text_tween(g: UIGraph) -> str:
     _flexdiffuse(g, {"linear_start": 0.1, **FAITHFUL}, "an urban landscape, city, dslr photo", img2img=False,
                  guide_text="a painting of the deep woods, forest")
-    return ("Seed 001, experiment F8 ('city_photo_forest_blend'): text-to-text tweening of 'an urban "
+    return ("FlexDiffuse's text-to-text tweening ('city_photo_forest_blend'): text-to-text tweening of 'an urban "
             "landscape, city, dslr photo' toward the guide text 'a painting of the deep woods, forest', "
             "Linear Start 0.1, other settings at the README defaults; seed 1337, 30 steps, CFG 8.")
 
@@ -587,24 +590,24 @@ def flexdiffuse_txt2img_baseline(g: UIGraph) -> str:
     sampled = g.add("KSampler", FLEX_SAMPLING.widgets(denoise=1.0),
                     inputs=_sampler_links(prompts.checkpoint.model, prompts, "latent_image", (empty, 0)))
     _decode_save(g, prompts.checkpoint, (sampled, 0), "Blendspace/flexdiffuse_base")
-    return ("Seed 001, experiment F1 ('deer_base'): the README's text-to-image baseline without any guide, the deer "
+    return ("FlexDiffuse's baseline ('deer_base'): the README's text-to-image baseline without any guide, the deer "
             "prompt, SD-1.4, 30 steps, CFG 8, seed 1337, 512x512, 4 images (the source draws them one after another "
             "from one generator, ComfyUI as one batch, so the pictures differ). DDIM stands in for the source's "
-            "PNDM. Compare with the guided deer workflows (F2-F5).")
+            "PNDM. Compare with the guided deer workflows (flexdiffuse_defaults, flexdiffuse_threshold).")
 
 
 def flexdiffuse_turtle_strong_guide(g: UIGraph) -> str:
     _flexdiffuse(g, {"threshold_mult": 1.0, "threshold_floor": 0.1, "clustered": 0.0, "linear_start": 0.0,
                      "linear_end": 1.0, "max_guidance": 1.0, "header_max": 0.0, **FAITHFUL},
                  "a photo of a turtle, hd 8k, dlsr photo", img2img=False, guide_image="deer_mod.webp")
-    return ("Seed 001, experiment F6 ('turtle_to_rock_monkey'): text-to-image of 'a photo of a turtle, hd 8k, dlsr "
+    return ("FlexDiffuse's strong guide ('turtle_to_rock_monkey'): text-to-image of 'a photo of a turtle, hd 8k, dlsr "
             "photo' with the strong guide deer_mod: Threshold 1.0 at floor 0.1, Clustered 0, Linear 0 -> 1.0, Max "
             "Image Guidance 1.0, header 0, Best Fit with reuse; the source's quirks kept (faithful alignment, float32 "
             "similarities, [-1,1] pixels after the 512/64 resize). Seed 1337, 30 steps, CFG 8. The README: at max "
             "guidance 0.2 it is still a turtle.")
 
 
-# --- seeds 003 and 004: img2img blog and StableFused ----------------------------------------------------------
+# --- the img2img blog post and StableFused --------------------------------------------------------------------------
 
 
 def _strength_sweep(g: UIGraph, prompts: Prompted, image: str, title: str, widgets: dict, node_title: str | None = None
@@ -621,9 +624,10 @@ def strength_sweep_gif(g: UIGraph) -> str:
     sweep = _strength_sweep(g, prompts, "monalisa.jpg", "Your image",
                             Sampling(seed=187, steps=50, cfg=9.0).widgets(start=0.05, stop=0.98, step=0.03))
     _decode_gif(g, prompts.checkpoint, (sweep, 0), "Blendspace/morph", frame_duration_ms=400, loop=0)
-    return ("Seed 003, experiment B4/B5 (morph GIF): SD-2.1 768 with Euler, 50 steps, CFG 9, empty negative, image "
-            "resized to 768x768 (aspect not kept), fixed seed (187 as B5), strengths 0.05 to 0.98 step 0.03 = 31 "
-            "frames in strength order (diffusers strength), GIF 400 ms a frame, looping.")
+    return ("The img2img blog post's morph GIF (monalisa_img2img, and its notebook variant with seed 187): SD-2.1 768 with "
+            "Euler, 50 steps, CFG 9, empty negative, image resized to 768x768 (aspect not kept), fixed seed (187, as the "
+            "notebook variant), strengths 0.05 to 0.98 step 0.03 = 31 frames in strength order (diffusers strength), GIF 400 "
+            "ms a frame, looping.")
 
 
 def sketch_to_picture(g: UIGraph) -> str:
@@ -633,7 +637,7 @@ def sketch_to_picture(g: UIGraph) -> str:
                               Sampling(seed=343, steps=50, cfg=9.0).widgets(strength_list="0.75"),
                               node_title="img2img (diffusers strength 0.75)")
     _decode_save(g, prompts.checkpoint, (sampled, 0), "Blendspace/sketch_to_picture")
-    return ("Seed 003, experiment B2 (rudimentary sketches): a colour-block landscape sketch turned into a picture "
+    return ("The img2img blog post's rudimentary sketches: a colour-block landscape sketch turned into a picture "
             "by img2img at strength about 0.75, SD-2.1 768 with Euler, 50 steps, CFG 9, prompt + ' by <artist>', "
             "empty negative, fixed seed. The blog's exact prompt and seed are not given; change them freely.")
 
@@ -654,7 +658,7 @@ def img2img_artist_variations(g: UIGraph) -> str:
                         title=f"img2img 0.8, {artist}", inputs=_sampler_links(checkpoint.model, prompts, "latent",
                                                                              (latent, 0)))
         _decode_save(g, checkpoint, (sampled, 0), f"Blendspace/flowers_{artist.replace(' ', '_')}")
-    return ("Seed 003, experiment B1 (the blog's 'Example', flowers_variations): one flowers photo, img2img at "
+    return ("The img2img blog post's 'Example' (flowers_variations): one flowers photo, img2img at "
             "strength 0.8 with one fixed seed, the prompt varied by the artist appended as ' by <artist>'; SD-2.1 768 "
             "with Euler, 50 steps, CFG 9, empty negative, image resized to 768x768 (aspect not kept). The blog gives "
             "neither its prompts nor its seed: 'flowers by <artist>' with four artists the seed names elsewhere and "
@@ -667,7 +671,7 @@ def img2img_strength_grid(g: UIGraph) -> str:
     sweep = _strength_sweep(g, prompts, "superman.jpg", "Your image (superman)",
                             BLOG_SAMPLING.widgets(start=0.05, stop=1.0, step=0.25), node_title="Strength sweep")
     _decode_save(g, prompts.checkpoint, (sweep, 0), "Blendspace/superman_strengths")
-    return ("Seed 003, experiment B3 (the blog's 'Strength parameter', superman_varystrength): one image, one fixed "
+    return ("The img2img blog post's 'Strength parameter' (superman_varystrength): one image, one fixed "
             "seed, increasing strength. The notebook run: prompt 'superman' with style 'carl rungius, paul hedley', "
             "seed 343, strengths 0.05, 0.30, 0.55, 0.80 (numpy arange 0.05 to 1 step 0.25); the blog's figure goes "
             "from 0.1 to 0.95 (set start/stop/step or strength_list). SD-2.1 768 with Euler, 50 steps, CFG 9, empty "
@@ -690,7 +694,7 @@ def image_to_image_replay(g: UIGraph) -> str:
                    inputs=_sampler_links((guided, 0), prompts, "latent_image", (latent, 0)))
     _decode_save(g, checkpoint, (replay, 0), "Blendspace/i2i_result")
     _decode_gif(g, checkpoint, (replay, 2), "Blendspace/i2i_xt", frame_duration_ms=200)
-    return ("Seed 004, experiment S3 with the denoising process shown (S4): SD-1.5, 30 steps, guidance 15 with "
+    return ("StableFused's image_to_image example with its denoising process shown: SD-1.5, 30 steps, guidance 15 with "
             "StableFused's rescale 0.7, StableFused's negative, seed 31337; start_step 5 of 30 is about denoise 0.83 "
             "(StableFused's image_to_image fed unnormalised pixels to the VAE, a bug not reproduced here).")
 
@@ -710,9 +714,9 @@ def latent_walk(g: UIGraph) -> str:
                  inputs={"model": checkpoint.model, "positive_a": (prompt_a, 0), "positive_b": (prompt_b, 0),
                          "negative": (negative, 0), "latent": (empty, 0)})
     _decode_gif(g, checkpoint, (walk, 0), "Blendspace/latent_walk", frame_duration_ms=125)
-    return ("Seed 004, experiment S8 (latent walk): SD-1.5, two of the story prompts, 24 interpolation frames (both "
-            "ends included), noise slerped and prompt embeddings lerped, 20 steps, CFG 15, seeds 123456/123457, "
-            "8 fps (125 ms). StableFused also applies guidance rescale 0.7; add Any Guidance Scale for it.")
+    return ("StableFused's latent walk (the story of the latent_walk notebook): SD-1.5, two of the story prompts, 24 "
+            "interpolation frames (both ends included), noise slerped and prompt embeddings lerped, 20 steps, CFG 15, seeds "
+            "123456/123457, 8 fps (125 ms). StableFused also applies guidance rescale 0.7; add Any Guidance Scale for it.")
 
 
 def denoising_replay(g: UIGraph) -> str:
@@ -726,9 +730,9 @@ def denoising_replay(g: UIGraph) -> str:
     _decode_save(g, checkpoint, (replay, 0), "Blendspace/replay_result")
     _decode_gif(g, checkpoint, (replay, 1), "Blendspace/replay_x0", frame_duration_ms=200)
     _decode_gif(g, checkpoint, (replay, 2), "Blendspace/replay_xt", frame_duration_ms=200)
-    return ("Seed 004, experiment S1 with the denoising process shown (S2): SD-1.5, 20 steps, guidance 7.5 with "
+    return ("StableFused's text_to_image example with its denoising process shown: SD-1.5, 20 steps, guidance 7.5 with "
             "StableFused's rescale 0.7, seed 1337; the predicted x0 and the noisy x_t of every step as animations "
-            "(5 fps in the source). For image-to-image (S3/S4) encode an image and lower denoise.")
+            "(5 fps in the source). For image-to-image (image_to_image_replay) encode an image and lower denoise.")
 
 
 def guidance_scale_study(g: UIGraph) -> str:
@@ -742,7 +746,7 @@ def guidance_scale_study(g: UIGraph) -> str:
                         title=f"guidance {scale}",
                         inputs=_sampler_links((guided, 0), prompts, "latent_image", (empty, 0)))
         _decode_save(g, prompts.checkpoint, (sampled, 0), f"Blendspace/guidance_{scale}")
-    return ("Seed 004, experiment S5 (effect of guidance scale): SD-1.5, 20 steps, seed 2023, StableFused's negative, "
+    return ("StableFused's effect of guidance scale: SD-1.5, 20 steps, seed 2023, StableFused's negative, "
             "guidance -1.5, 0, 1.5, 7.5 and 15 (the source sweeps -1.5 to 15 in steps of 1.5), each with rescale 0.7 "
             "as StableFused. 0 gives the negative prompt's image, below 0 the 'opposite' of the prompt.")
 
@@ -763,10 +767,10 @@ def guidance_steps_grid(g: UIGraph) -> str:
                          "vae": prompts.checkpoint.vae})
     g.add("SaveImage", {"filename_prefix": "Blendspace/guidance_vs_steps"}, title="Grid (rows: steps, columns: scale)",
           inputs={"images": (grid, 1)})
-    return ("Seed 004, experiment S6 ('effect-of-guidance-scale-vs-steps'): SD-1.5, seed 42, the alien creature "
-            "prompt, StableFused's negative, steps 3, 6, 12, 20, 25 (rows) x guidance -1.5 to 15 in steps of 1.5 "
-            "(12 columns), guidance rescale 0.7 as StableFused: 60 runs on one labelled sheet. Euler stands in for "
-            "the source's PNDM.")
+    return ("StableFused's guidance scale against steps ('effect-of-guidance-scale-vs-steps'): SD-1.5, seed 42, the alien "
+            "creature prompt, StableFused's negative, steps 3, 6, 12, 20, 25 (rows) x guidance -1.5 to 15 in steps of 1.5 "
+            "(12 columns), guidance rescale 0.7 as StableFused: 60 runs on one labelled sheet. Euler stands in for the "
+            "source's PNDM.")
 
 
 def latent_variations(g: UIGraph) -> str:
@@ -781,13 +785,13 @@ def latent_variations(g: UIGraph) -> str:
     varied = g.add("BlendspaceLatentVariations", Sampling(seed=44, steps=20, cfg=7.5).widgets(
         strength=0.25, count=4, variation_seed=45), inputs=_sampler_links((walk_model, 0), prompts, "latent", (empty, 0)))
     _decode_save(g, checkpoint, (varied, 0), "Blendspace/walk_variations")
-    return ("Seed 004, experiment S7 (the latent_walk notebook's walk around one latent): SD-1.5, the robot prompt, "
+    return ("StableFused's walk around one latent (the latent_walk notebook): SD-1.5, the robot prompt, "
             "StableFused's negative, seed 44; the base image at 20 steps, guidance 10; four variations of the same "
             "starting noise at strength 0.25 ((1 - 0.25)·z + 0.25·fresh noise, standardised), 20 steps, guidance "
             "7.5; guidance rescale 0.7 throughout, as StableFused. Euler stands in for the source's PNDM.")
 
 
-# --- issue #13: SDXL and Flux -------------------------------------------------------------------------------------
+# --- SDXL and Flux --------------------------------------------------------------------------------------------------
 
 SDXL_BASE = "sd_xl_base_1.0.safetensors"
 VIT_G = "clip_vision_g.safetensors"
@@ -827,7 +831,7 @@ def sdxl_images_mixing(g: UIGraph) -> str:
                 "latent_image": (latents[0], 0), "vae": checkpoint.vae, "clip_vision": (vision, 0),
                 "target": (target, 0), "latent_style": (latents[1], 0)})
     _decode_save(g, checkpoint, (sampled, 0), "Blendspace/sdxl_images_mixing")
-    return ("Seed 000's CLIP-guided image mixing on SDXL (issue #13): SDXL base, content boromir, style gigachad, "
+    return ("The diffusers images-mixing pipeline's CLIP-guided mixing on SDXL: SDXL base, content boromir, style gigachad, "
             "prompts slerped at 0.2, latents from the images scaled to 1024x1024 and slerped at 0.8, the CLIP target "
             "from the original images at 0.2 with a ViT-G vision model (clip_vision_g), noise_strength 0.5 "
             "(diffusers rule), CLIP guidance 100 with the fast gradient (decoder only: SDXL's U-Net backward is "
@@ -872,7 +876,7 @@ def flux_redux_images_mixing(g: UIGraph) -> str:
     guided = g.add("FluxGuidance", {"guidance": 3.5}, inputs={"conditioning": (styled, 0)})
     negative = g.add("ConditioningZeroOut", inputs={"conditioning": (text, 0)})
     _flux_sample(g, unet, vae, guided, negative, _empty_flux_latent(g), "Blendspace/flux_redux_mix")
-    return ("Seed 000's image mixing for Flux (issue #13): two images encoded with SigLIP, their CLIP vision "
+    return ("The diffusers images-mixing pipeline's image mix for Flux: two images encoded with SigLIP, their CLIP vision "
             "outputs slerped at 0.5 (Slerp CLIP Vision Output), fed to Flux Redux (Apply Style Model) on the "
             "prompt; Flux dev, guidance 3.5, 20 Euler steps (simple), CFG 1, negative zeroed, 1024x1024, seed 42. "
             "Needs a current ComfyUI.")
@@ -890,50 +894,51 @@ def flux_dual_style(g: UIGraph) -> str:
                 inputs={"positive_a": (guided[0], 0), "positive_b": (guided[1], 0), "latent": (latent, 0)})
     negative = g.add("ConditioningZeroOut", inputs={"conditioning": (guided[0], 0)})
     _flux_sample(g, unet, vae, mix, negative, latent, "Blendspace/flux_dual_style")
-    return ("Seed 002's epsilon blend on Flux (issue #13): Minecraft left / Van Gogh right, each prompt with Flux "
+    return ("dual-style-image-gen's epsilon blend on Flux: Minecraft left / Van Gogh right, each prompt with Flux "
             "guidance 3.5, blended by a sigmoid-20 mask over the latent width (centre 0.5); Flux dev, 20 Euler steps "
             "(simple), CFG 1, negative zeroed, 1024x1024 text-to-image, seed 42. Needs a current ComfyUI.")
 
 
+MIXING, FLEX, DUAL, BLOG, FUSED = "images-mixing", "flexdiffuse", "dual-style", "img2img-blog", "stablefused"
 WORKFLOWS: dict[str, tuple[Callable[[UIGraph], str], str, str]] = {
-    "images_mixing_style_to_content": (images_mixing_style_to_content, "CLIP-guided mixing, style to content (E1)",
-                                       "000"),
-    "images_mixing_content_to_style": (images_mixing_content_to_style, "CLIP-guided mixing, content to style (E2)",
-                                       "000"),
-    "images_mixing_coca": (images_mixing_coca, "CLIP-guided mixing with CoCa captions as prompts (E6)", "000"),
-    "images_mixing_sd2_base": (images_mixing_sd2_base, "CLIP-guided mixing on SD-2-base, cat and bread (E3)", "000"),
-    "images_mixing_load_by_parts": (images_mixing_load_by_parts, "CLIP-guided mixing, boromir and vazovskiy (E4)",
-                                    "000"),
-    "images_mixing_colab": (images_mixing_colab, "CLIP-guided mixing with the colab's printed CoCa prompts (E5)",
-                            "000"),
+    "images_mixing_style_to_content": (images_mixing_style_to_content,
+                                       "CLIP-guided mixing, style to content (the pipeline's README example)", MIXING),
+    "images_mixing_content_to_style": (images_mixing_content_to_style,
+                                       "CLIP-guided mixing, content to style (its example without CoCa)", MIXING),
+    "images_mixing_coca": (images_mixing_coca, "CLIP-guided mixing with CoCa captions as prompts", MIXING),
+    "images_mixing_sd2_base": (images_mixing_sd2_base, "CLIP-guided mixing on SD-2-base, cat and bread", MIXING),
+    "images_mixing_load_by_parts": (images_mixing_load_by_parts, "CLIP-guided mixing, boromir and vazovskiy", MIXING),
+    "images_mixing_colab": (images_mixing_colab, "CLIP-guided mixing with the colab's printed CoCa prompts", MIXING),
     "images_mixing_presets_compared": (images_mixing_presets_compared,
-                                       "Style-to-content vs content-to-style presets side by side (E7)", "000"),
-    "images_mixing_grid_search": (images_mixing_grid_search, "Find the best mix: parameter grid scored by CLIP", "000"),
-    "dual_style_epsilon": (dual_style_epsilon, "Dual-style epsilon blend (D3)", "002"),
-    "dual_style_cross_attention": (dual_style_cross_attention, "Dual-style cross-attention (D4)", "002"),
-    "dual_style_baselines": (dual_style_baselines, "Prompt concatenation and pixel interpolation (D2, D6)", "002"),
+                                       "Style-to-content vs content-to-style presets side by side", MIXING),
+    "images_mixing_grid_search": (images_mixing_grid_search, "Find the best mix: parameter grid scored by CLIP",
+                                  MIXING),
+    "dual_style_epsilon": (dual_style_epsilon, "Dual-style epsilon interpolation", DUAL),
+    "dual_style_cross_attention": (dual_style_cross_attention, "Dual-style cross-attention interpolation", DUAL),
+    "dual_style_baselines": (dual_style_baselines, "Prompt concatenation and pixel interpolation baselines", DUAL),
     "dual_style_mask_shapes": (dual_style_mask_shapes, "Cross-attention with the exp vs the linear mask, two style "
-                                                       "pairs (D5)", "002"),
-    "flexdiffuse_txt2img_baseline": (flexdiffuse_txt2img_baseline, "FlexDiffuse's text-to-image baseline (F1)", "001"),
-    "flexdiffuse_defaults": (flexdiffuse_defaults, "FlexDiffuse Linear + Threshold + Clustered, img2img (F2/F3)", "001"),
-    "flexdiffuse_threshold": (flexdiffuse_threshold, "FlexDiffuse tuned Threshold, img2img (F4/F5)", "001"),
-    "flexdiffuse_concepts": (flexdiffuse_concepts, "FlexDiffuse concept mapping (F7)", "001"),
-    "flexdiffuse_text_tween": (flexdiffuse_text_tween, "FlexDiffuse text-to-text tweening (F8)", "001"),
-    "flexdiffuse_turtle_strong_guide": (flexdiffuse_turtle_strong_guide, "FlexDiffuse turtle with a strong guide (F6)",
-                                        "001"),
-    "img2img_artist_variations": (img2img_artist_variations, "img2img artist-style variations at 0.8 (B1)", "003"),
-    "img2img_strength_grid": (img2img_strength_grid, "img2img strength grid (B3)", "003"),
-    "img2img_strength_sweep_gif": (strength_sweep_gif, "img2img strength sweep to morph GIF (B4/B5)", "003"),
-    "sketch_to_picture": (sketch_to_picture, "Sketch to picture with img2img (B2)", "003"),
-    "image_to_image_replay": (image_to_image_replay, "Image-to-image with the denoising process (S3/S4)", "004"),
-    "latent_walk": (latent_walk, "Latent walk between seeds and prompts (S8)", "004"),
-    "denoising_replay": (denoising_replay, "Text-to-image with the denoising process (S1/S2)", "004"),
-    "guidance_scale_study": (guidance_scale_study, "Zero and negative guidance (S5)", "004"),
-    "guidance_steps_grid": (guidance_steps_grid, "Guidance scale x steps grid (S6)", "004"),
-    "latent_variations": (latent_variations, "Variations around one latent (S7)", "004"),
-    "sdxl_images_mixing": (sdxl_images_mixing, "CLIP-guided image mixing on SDXL", "000"),
-    "flux_redux_images_mixing": (flux_redux_images_mixing, "Two-image mix through Flux Redux", "000"),
-    "flux_dual_style": (flux_dual_style, "Dual-style epsilon blend on Flux", "002"),
+                                                       "pairs", DUAL),
+    "flexdiffuse_txt2img_baseline": (flexdiffuse_txt2img_baseline, "FlexDiffuse's text-to-image baseline, no guide",
+                                     FLEX),
+    "flexdiffuse_defaults": (flexdiffuse_defaults, "FlexDiffuse Linear + Threshold + Clustered at the defaults, img2img",
+                             FLEX),
+    "flexdiffuse_threshold": (flexdiffuse_threshold, "FlexDiffuse tuned Threshold, img2img", FLEX),
+    "flexdiffuse_concepts": (flexdiffuse_concepts, "FlexDiffuse concept mapping", FLEX),
+    "flexdiffuse_text_tween": (flexdiffuse_text_tween, "FlexDiffuse text-to-text tweening", FLEX),
+    "flexdiffuse_turtle_strong_guide": (flexdiffuse_turtle_strong_guide, "FlexDiffuse turtle with a strong guide", FLEX),
+    "img2img_artist_variations": (img2img_artist_variations, "img2img artist-style variations at strength 0.8", BLOG),
+    "img2img_strength_grid": (img2img_strength_grid, "img2img strength grid", BLOG),
+    "img2img_strength_sweep_gif": (strength_sweep_gif, "img2img strength sweep to a morph GIF", BLOG),
+    "sketch_to_picture": (sketch_to_picture, "Sketch to picture with img2img", BLOG),
+    "image_to_image_replay": (image_to_image_replay, "Image-to-image with the denoising process shown", FUSED),
+    "latent_walk": (latent_walk, "Latent walk between seeds and prompts", FUSED),
+    "denoising_replay": (denoising_replay, "Text-to-image with the denoising process shown", FUSED),
+    "guidance_scale_study": (guidance_scale_study, "Zero and negative guidance", FUSED),
+    "guidance_steps_grid": (guidance_steps_grid, "Guidance scale x steps grid", FUSED),
+    "latent_variations": (latent_variations, "Variations around one latent", FUSED),
+    "sdxl_images_mixing": (sdxl_images_mixing, "CLIP-guided image mixing on SDXL", MIXING),
+    "flux_redux_images_mixing": (flux_redux_images_mixing, "Two-image mix through Flux Redux", MIXING),
+    "flux_dual_style": (flux_dual_style, "Dual-style epsilon blend on Flux", DUAL),
 }
 
 # Built from (and tested on) a current ComfyUI's node definitions only: the 2024 one lacks their Flux nodes.
@@ -947,12 +952,16 @@ def buildable(is_current: bool) -> list[str]:
 
 
 def build(name: str, node_defs, outputs) -> dict:
-    """The UI-format workflow ``name``, with a Note naming its source and settings."""
+    """The UI-format workflow ``name``, with a Note naming its source and settings and, on every loader, the model
+    files it names (``properties.models``, from ``model_files.CATALOG``)."""
     builder, _, _ = WORKFLOWS[name]
     g = UIGraph(node_defs, outputs)
     note = builder(g)
     g.add("Note", {"text": note}, title="Source and settings")
-    return g.to_json()
+    workflow = g.to_json()
+    declare_models(workflow, lambda node: dict(zip(widget_names(node_defs[node["type"]]), node["widgets_values"],
+                                                   strict=False)))
+    return workflow
 
 
 def nodes_used(workflow: dict) -> list[str]:
@@ -960,33 +969,21 @@ def nodes_used(workflow: dict) -> list[str]:
     return sorted({n["type"] for n in workflow["nodes"] if n["type"] != "Note"})
 
 
-SOURCES = {"000": "seed 000 (CLIP Guided Images Mixing)", "001": "seed 001 (FlexDiffuse)",
-           "002": "seed 002 (Seamless dual-style)", "003": "seed 003 (img2img blog)", "004": "seed 004 (StableFused)"}
+SOURCES = {MIXING: "the diffusers images-mixing pipeline", FLEX: "FlexDiffuse", DUAL: "dual-style-image-gen",
+           BLOG: "the img2img blog post", FUSED: "StableFused"}
 
 
 def readme_table(workflows: dict[str, dict]) -> str:
     """The README's workflow table from the built workflows (name → UI JSON), in WORKFLOWS order."""
     lines = ["| workflow | technique | source document | nodes used |", "|---|---|---|---|"]
-    for name, (_, what, seed) in WORKFLOWS.items():
+    for name, (_, what, source) in WORKFLOWS.items():
         nodes = ", ".join(f"`{n}`" for n in nodes_used(workflows[name]))
-        lines.append(f"| `{name}.json` | {what} | {SOURCES[seed]} | {nodes} |")
+        lines.append(f"| `{name}.json` | {what} | {SOURCES[source]} | {nodes} |")
     return "\n".join(lines)
 
 
-# --- issue #23: two styles, two prompts inside joint attention ----------------------------------------------------
+# --- two styles, two prompts inside joint attention ----------------------------------------------------
 
-HF = "https://huggingface.co"
-MODEL_FILES = {
-    FLUX_DEV: (f"{HF}/Comfy-Org/flux1-dev/resolve/main/flux1-dev.safetensors", "diffusion_models"),
-    FLUX_CLIP_L: (f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors", "text_encoders"),
-    FLUX_T5: (f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp16.safetensors", "text_encoders"),
-    FLUX_VAE: (f"{HF}/Comfy-Org/Lumina_Image_2.0_Repackaged/resolve/main/split_files/vae/ae.safetensors", "vae"),
-    "sd3.5_large_fp8_scaled.safetensors": (f"{HF}/Comfy-Org/stable-diffusion-3.5-fp8/resolve/main/"
-                                           "sd3.5_large_fp8_scaled.safetensors", "checkpoints"),
-    "Chroma1-HD.safetensors": (f"{HF}/lodestones/Chroma1-HD/resolve/main/Chroma1-HD.safetensors", "diffusion_models"),
-}
-"""Model files of the joint-attention workflows: where their publishers host them and the ComfyUI folder each
-goes in (a loader node's ``properties.models``, as ComfyUI's own templates carry it)."""
 SD35_LARGE = "sd3.5_large_fp8_scaled.safetensors"
 CHROMA_HD = "Chroma1-HD.safetensors"
 LIGHTHOUSE_WATERCOLOR = ("A soft watercolor painting of a lighthouse on a rocky cliff at dawn, loose washes of pale "
@@ -997,22 +994,12 @@ CHROMA_NEGATIVE = ("low quality, blurry, jpeg artifacts, deformed, oversaturated
                    "text")
 
 
-def _needs(g: UIGraph, node: int, *names: str) -> int:
-    """Give a loader node the ``properties.models`` list naming each file, its URL and its folder."""
-    g.nodes[node - 1]["properties"]["models"] = [{"name": n, "url": MODEL_FILES[n][0], "directory": MODEL_FILES[n][1]}
-                                                 for n in names]
-    return node
-
-
 def _files_note(*names: str) -> str:
-    return "Model files: " + "; ".join(f"{n} in models/{MODEL_FILES[n][1]}" for n in names) + "."
+    return "Model files: " + "; ".join(f"{n} in models/{CATALOG[n].directory}" for n in names) + "."
 
 
 def flux_dual_style_attention(g: UIGraph) -> str:
     unet, clip, vae = _flux_loaders(g)
-    _needs(g, unet, FLUX_DEV)
-    _needs(g, clip, FLUX_CLIP_L, FLUX_T5)
-    _needs(g, vae, FLUX_VAE)
     style_a = g.add("CLIPTextEncode", {"text": MINECRAFT}, title="Style A (left): the sampled prompt",
                     inputs={"clip": (clip, 0)})
     style_b = g.add("CLIPTextEncode", {"text": VAN_GOGH}, title="Style B (right)", inputs={"clip": (clip, 0)})
@@ -1023,7 +1010,7 @@ def flux_dual_style_attention(g: UIGraph) -> str:
                     inputs={"model": (unet, 0), "conditioning_b": (style_b, 0)})
     negative = g.add("ConditioningZeroOut", inputs={"conditioning": (guided, 0)})
     _flux_sample(g, blended, vae, guided, negative, _empty_flux_latent(g), "Blendspace/flux_dual_style_attention")
-    return ("Seed 002's cross-attention blend (dual-style-image-gen) inside Flux's joint attention (issue #23): "
+    return ("dual-style-image-gen's cross-attention blend inside Flux's joint attention: "
             "Minecraft left / Van Gogh right; prompt B's text is carried beside A's through every block and each image "
             "token's attention output is m·(with A) + (1-m)·(with B), m a sigmoid-30 mask over the token grid; pooled "
             "vector and guidance 3.5 from A; Flux dev, 20 Euler steps (simple), CFG 1, negative zeroed, 1024x1024, "
@@ -1031,8 +1018,8 @@ def flux_dual_style_attention(g: UIGraph) -> str:
 
 
 def sd35_dual_style_attention(g: UIGraph) -> str:
-    checkpoint = Checkpoint(_needs(g, g.add("CheckpointLoaderSimple", {"ckpt_name": SD35_LARGE},
-                                            title="SD3.5 Large (fp8, text encoders included)"), SD35_LARGE))
+    checkpoint = Checkpoint(g.add("CheckpointLoaderSimple", {"ckpt_name": SD35_LARGE},
+                                  title="SD3.5 Large (fp8, text encoders included)"))
     style_a = _encode_text(g, checkpoint, Prompt(MINECRAFT, "Style A (left): the sampled prompt"))
     style_b = _encode_text(g, checkpoint, Prompt(VAN_GOGH, "Style B (right)"))
     negative = _encode_text(g, checkpoint, Prompt("", "Negative"))
@@ -1045,7 +1032,7 @@ def sd35_dual_style_attention(g: UIGraph) -> str:
                     .widgets(denoise=1.0), inputs={"model": (blended, 0), "positive": (style_a, 0),
                                                    "negative": (negative, 0), "latent_image": (latent, 0)})
     _decode_save(g, checkpoint, (sampled, 0), "Blendspace/sd35_dual_style_attention")
-    return ("Seed 002's cross-attention blend (dual-style-image-gen) inside SD3.5's joint attention (issue #23): "
+    return ("dual-style-image-gen's cross-attention blend inside SD3.5's joint attention: "
             "Minecraft left / Van Gogh right, sigmoid-30 mask over the token grid, every joint block; SD3.5's pooled "
             "CLIP vector from prompt A (set pooled_and_guidance to 'mask average' to mix it by the mask's mean); "
             "SD3.5 Large, 28 Euler steps "
@@ -1054,10 +1041,9 @@ def sd35_dual_style_attention(g: UIGraph) -> str:
 
 
 def chroma_prompt_mix_attention(g: UIGraph) -> str:
-    unet = _needs(g, g.add("UNETLoader", {"unet_name": CHROMA_HD, "weight_dtype": "default"}, title="Chroma1-HD"),
-                  CHROMA_HD)
-    clip = _needs(g, g.add("CLIPLoader", {"clip_name": FLUX_T5, "type": "chroma"}, title="T5-XXL (Chroma)"), FLUX_T5)
-    vae = _needs(g, g.add("VAELoader", {"vae_name": FLUX_VAE}, title="Flux VAE (ae)"), FLUX_VAE)
+    unet = g.add("UNETLoader", {"unet_name": CHROMA_HD, "weight_dtype": "default"}, title="Chroma1-HD")
+    clip = g.add("CLIPLoader", {"clip_name": FLUX_T5, "type": "chroma"}, title="T5-XXL (Chroma)")
+    vae = g.add("VAELoader", {"vae_name": FLUX_VAE}, title="Flux VAE (ae)")
     prompt_a = g.add("CLIPTextEncode", {"text": LIGHTHOUSE_WATERCOLOR}, title="Prompt A (t = 0)",
                      inputs={"clip": (clip, 0)})
     prompt_b = g.add("CLIPTextEncode", {"text": LIGHTHOUSE_NEON}, title="Prompt B (t = 1)", inputs={"clip": (clip, 0)})
@@ -1073,17 +1059,18 @@ def chroma_prompt_mix_attention(g: UIGraph) -> str:
         decoded = g.add("VAEDecode", inputs={"samples": (sampled, 0), "vae": (vae, 0)})
         g.add("SaveImage", {"filename_prefix": f"Blendspace/chroma_prompt_mix_t{int(t * 100)}"},
               inputs={"images": (decoded, 0)})
-    return ("Seed 000's prompt mix (the images-mixing pipeline slerps its two prompts) by attention weight on "
-            "Chroma's T5-only prompts (issue #23): a watercolor and a neon lighthouse side by side in the prompt, the "
+    return ("The diffusers images-mixing pipeline's prompt mix (it slerps its two prompts), by attention weight on "
+            "Chroma's T5-only prompts: a watercolor and a neon lighthouse side by side in the prompt, the "
             "image's attention weighting A's tokens by 1-t and B's by t (t = 0.25, 0.5, 0.75; the weights travel in "
             "the conditioning's own attention bias, no model patch on Chroma); Chroma1-HD, 26 Euler steps (beta), "
             "CFG 4, 1024x1024, seed 7. Needs a current ComfyUI. " + _files_note(CHROMA_HD, FLUX_T5, FLUX_VAE))
 
 
 WORKFLOWS.update({
-    "flux_dual_style_attention": (flux_dual_style_attention, "Dual-style blend inside Flux's joint attention", "002"),
-    "sd35_dual_style_attention": (sd35_dual_style_attention, "Dual-style blend inside SD3.5's joint attention", "002"),
-    "chroma_prompt_mix_attention": (chroma_prompt_mix_attention, "Two-prompt mix by attention weight on Chroma", "000"),
+    "flux_dual_style_attention": (flux_dual_style_attention, "Dual-style blend inside Flux's joint attention", DUAL),
+    "sd35_dual_style_attention": (sd35_dual_style_attention, "Dual-style blend inside SD3.5's joint attention", DUAL),
+    "chroma_prompt_mix_attention": (chroma_prompt_mix_attention, "Two-prompt mix by attention weight on Chroma",
+                                    MIXING),
 })
 NEEDS_CURRENT_COMFYUI = NEEDS_CURRENT_COMFYUI | {"flux_dual_style_attention", "sd35_dual_style_attention",
                                                  "chroma_prompt_mix_attention"}

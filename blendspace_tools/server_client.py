@@ -150,6 +150,27 @@ class ComfyServer:
             raise ServerDown(f"{self.url}/ws: {type(err).__name__}: {err}") from err
 
 
+def started_prompt(message: dict) -> str | None:
+    """The prompt id a websocket message reports as starting to run (``execution_start``), else None."""
+    data = message.get("data") or {}
+    return data.get("prompt_id") if message.get("type") == "execution_start" else None
+
+
+def run_seconds(record: dict) -> float | None:
+    """How long a finished prompt ran on the server, from the start and end timestamps ComfyUI writes into its
+    history (a current ComfyUI does; the 2024 one writes none: None)."""
+    stamps = {}
+    for entry in (record.get("status") or {}).get("messages") or []:
+        if isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[1], dict):
+            stamps[entry[0]] = entry[1].get("timestamp")
+    start = stamps.get("execution_start")
+    end = next((stamps[e] for e in ("execution_success", "execution_error", "execution_interrupted")
+                if isinstance(stamps.get(e), (int, float))), None)
+    if not isinstance(start, (int, float)) or end is None:
+        return None
+    return max(0.0, (end - start) / 1000)
+
+
 def finished_prompt(message: dict) -> str | None:
     """The prompt id a websocket message reports as finished (``executing`` with no node), else None."""
     data = message.get("data") or {}

@@ -32,7 +32,7 @@ MAX_JOBS = 100_000
 
 @dataclass(frozen=True)
 class Sweep:
-    """One ``--sweep`` option: the node (id or title), the input and its values in order."""
+    """One ``--sweep`` option: the node (id, title or type), the input and its values in order."""
 
     node: str
     input: str
@@ -161,9 +161,9 @@ def build_jobs(base: dict, workflow: dict | None, node_defs: Mapping, sweeps: li
         prompt = copy.deepcopy(base)
         ui = copy.deepcopy(workflow) if workflow is not None else None
         for sweep in sweeps:
-            set_input(prompt, sweep.node, sweep.input, values[sweep.label], node_defs, option="--sweep")
+            ids = set_input(prompt, sweep.node, sweep.input, values[sweep.label], node_defs, option="--sweep")
             if ui is not None:
-                set_ui_widget(ui, node_defs, sweep.node, sweep.input, values[sweep.label])
+                set_ui_widget(ui, node_defs, ids, sweep.input, values[sweep.label])
         if transform is not None:
             prompt = transform(prompt)
         job = Job(len(jobs) + 1, values, prompt, ui)

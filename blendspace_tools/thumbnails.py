@@ -5,15 +5,21 @@ shows) from the workflow files alone: no browser, no models. Each node is a box 
 position with its title, coloured by role (loaders, prompts, samplers, Blendspace nodes, outputs);
 links are curves coloured by type, as the frontend colours them; groups are framed and extra notes
 drawn as notes. The picture is framed to the graph's bounding box with a margin, 640 px wide, with
-a caption band naming the workflow (its README description, else the start of its source Note).
-Text is drawn at a fixed pixel size whatever the graph's scale, so it stays legible. The output is
-a deterministic function of the workflow file and the Pillow version.
+a caption band naming the workflow (its README description and source, else the start of its
+source Note).
+
+Text is drawn at a fixed pixel size whatever the graph's scale, so it stays legible; a box is
+made as tall as its title needs, and boxes that would then overlap are pushed down their column
+(``layout``), so no two titles are ever drawn over each other. Titles are wrapped at word
+boundaries, a word too long for its box cut with "…". The output is a deterministic function of
+the workflow file and the Pillow version.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -34,6 +40,9 @@ DISPLAY_NAMES = {"CheckpointLoaderSimple": "Load Checkpoint", "CLIPVisionLoader"
                  "LoadImage": "Load Image", "ImageScale": "Upscale Image", "EmptyLatentImage": "Empty Latent Image",
                  "CLIPTextEncode": "CLIP Text Encode", "KSampler": "KSampler", "ImageCompositeMasked": "Image Composite"}
 TEXT = (236, 236, 236)
+LINE = 13  # pixel height of a title line
+GAP = 3  # pixels kept between boxes pushed apart
+SHRINKS = 12  # times the graph is shrunk by 0.9 to fit MAX_HEIGHT before the picture grows instead
 
 
 def _font(size: int):
@@ -70,36 +79,42 @@ def role(node: dict) -> str:
     return "other"
 
 
+def _fit_word(draw: ImageDraw.ImageDraw, word: str, font, width: float) -> str:
+    """``word``, cut with '…' when it is wider than ``width``."""
+    if draw.textlength(word, font=font) <= width:
+        return word
+    while len(word) > 1 and draw.textlength(word + "…", font=font) > width:
+        word = word[:-1]
+    return word + "…"
+
+
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: float, lines: int) -> list[str]:
     """Greedy word wrap into at most ``lines`` lines of ``width`` pixels (the last one cut with '…')."""
     out: list[str] = []
     words = text.split()
     while words and len(out) < lines:
-        line = words.pop(0)
-        while words and draw.textlength(f"{line} {words[0]}", font=font) <= width:
+        line = _fit_word(draw, words.pop(0), font, width)
+        while words and not line.endswith("…") and draw.textlength(f"{line} {words[0]}", font=font) <= width:
             line = f"{line} {words.pop(0)}"
-        while draw.textlength(line, font=font) > width and len(line) > 1:
-            line = line[:-1]
         out.append(line)
-    if words and out:
+    if words and out and not out[-1].endswith("…"):
         last = out[-1]
         while last and draw.textlength(last + "…", font=font) > width:
             last = last[:-1]
-        out[-1] = last + "…"
+        out[-1] = last.rstrip() + "…"
     return out
 
 
 class _Frame:
     """Canvas coordinates → thumbnail pixels: the graph's bounding box scaled into the picture below the caption."""
 
-    def __init__(self, boxes: list[tuple[float, float, float, float]]):
+    def __init__(self, boxes: list[tuple[float, float, float, float]], shrink: float = 1.0):
         x0 = min(b[0] for b in boxes)
         y0 = min(b[1] for b in boxes)
         x1 = max(b[0] + b[2] for b in boxes)
         y1 = max(b[1] + b[3] for b in boxes)
         inner = WIDTH - 2 * MARGIN
-        self.scale = min(inner / max(1.0, x1 - x0), (MAX_HEIGHT - CAPTION - 2 * MARGIN) / max(1.0, y1 - y0))
-        self.height = int(round(CAPTION + 2 * MARGIN + (y1 - y0) * self.scale))
+        self.scale = shrink * min(inner / max(1.0, x1 - x0), (MAX_HEIGHT - CAPTION - 2 * MARGIN) / max(1.0, y1 - y0))
         self.dx = MARGIN + (inner - (x1 - x0) * self.scale) / 2 - x0 * self.scale
         self.dy = CAPTION + MARGIN - y0 * self.scale
 
@@ -107,17 +122,76 @@ class _Frame:
         return (self.dx + x * self.scale, self.dy + y * self.scale)
 
 
-def _slot_y(node: dict, index: int) -> float:
-    return node["pos"][1] + 34 + 22 * index
+@dataclass
+class Placed:
+    """A node as drawn: its box in pixels and its title's lines (drawn from the box's top)."""
+
+    node: dict
+    x: float
+    y: float
+    w: float
+    h: float
+    lines: list[str]
+
+    @property
+    def title_box(self) -> tuple[float, float, float, float]:
+        return (self.x, self.y, self.x + self.w, self.y + 4 + LINE * len(self.lines))
 
 
-def _draw_links(draw: ImageDraw.ImageDraw, frame: _Frame, nodes: dict[int, dict], links: list) -> None:
+def _overlap(other: Placed, x: float, y: float, w: float, h: float) -> bool:
+    """Whether a box at (x, y, w, h) comes within GAP pixels of ``other``."""
+    return x < other.x + other.w + GAP and other.x < x + w + GAP and y < other.y + other.h + GAP \
+        and other.y < y + h + GAP
+
+
+def _place(draw: ImageDraw.ImageDraw, frame: _Frame, nodes: list[dict], max_lines: int, font) -> list[Placed]:
+    """Every node's box at its scaled position, as tall as its title needs, pushed below the boxes above it that
+    it would overlap."""
+    placed: list[Placed] = []
+    for node in sorted(nodes, key=lambda n: (n["pos"][1], n["pos"][0], n["id"])):
+        x, y = frame.point(*node["pos"])
+        w = node["size"][0] * frame.scale
+        lines = _wrap(draw, node_title(node), font, w - 6, max_lines)
+        h = max(node["size"][1] * frame.scale, 4 + LINE * len(lines))
+        while (below := [o.y + o.h + GAP for o in placed if _overlap(o, x, y, w, h)]):
+            y = max(below)
+        placed.append(Placed(node, x, y, w, h, lines))
+    return placed
+
+
+def layout(workflow: dict) -> tuple[_Frame, list[Placed], int]:
+    """The frame, the placed nodes (source note left out) and the picture's height: as many title lines as fit
+    (3, else 2, else 1) with the graph at full scale, shrunk until the picture is at most MAX_HEIGHT tall (a column
+    of more one-line titles than that holds makes a taller picture)."""
+    nodes = [n for n in workflow["nodes"] if n.get("title") != SOURCE_NOTE]
+    if not nodes:
+        raise ValueError("the workflow has no nodes to draw")
+    boxes = [(*n["pos"], *n["size"]) for n in nodes] + [tuple(gr["bounding"]) for gr in workflow.get("groups") or []]
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    font = _font(11)
+    shrink = 1.0
+    for _ in range(SHRINKS):
+        frame = _Frame(boxes, shrink)
+        for max_lines in (3, 2, 1):
+            placed = _place(draw, frame, nodes, max_lines, font)
+            height = int(round(max(p.y + p.h for p in placed) + MARGIN))
+            if height <= MAX_HEIGHT:
+                return frame, placed, max(height, CAPTION + 2 * MARGIN + LINE)
+        shrink *= 0.9
+    return frame, placed, height  # more one-line titles in a column than MAX_HEIGHT holds: a taller picture
+
+
+def _slot_y(placed: Placed, index: int, scale: float) -> float:
+    return placed.y + min(placed.h - 2, (34 + 22 * index) * scale)
+
+
+def _draw_links(draw: ImageDraw.ImageDraw, frame: _Frame, placed: dict[int, Placed], links: list) -> None:
     for _, src, slot, dst, dst_slot, kind in links:
-        if src not in nodes or dst not in nodes:
+        if src not in placed or dst not in placed:
             continue
-        a, b = nodes[src], nodes[dst]
-        p0 = frame.point(a["pos"][0] + a["size"][0], _slot_y(a, slot))
-        p3 = frame.point(b["pos"][0], _slot_y(b, dst_slot))
+        a, b = placed[src], placed[dst]
+        p0 = (a.x + a.w, _slot_y(a, slot, frame.scale))
+        p3 = (b.x, _slot_y(b, dst_slot, frame.scale))
         bend = max(20.0, abs(p3[0] - p0[0]) * 0.5)
         p1, p2 = (p0[0] + bend, p0[1]), (p3[0] - bend, p3[1])
         curve = []
@@ -129,17 +203,14 @@ def _draw_links(draw: ImageDraw.ImageDraw, frame: _Frame, nodes: dict[int, dict]
         draw.line(curve, fill=LINK_COLOURS.get(kind, (170, 170, 170)), width=2)
 
 
-def _draw_node(draw: ImageDraw.ImageDraw, frame: _Frame, node: dict, font) -> None:
-    x, y = frame.point(*node["pos"])
-    w, h = node["size"][0] * frame.scale, node["size"][1] * frame.scale
-    header = ROLE_COLOURS[role(node)]
-    lines = _wrap(draw, node_title(node), font, w - 6, max(2, min(3, int((h - 4) // 13))))
-    band = 4 + 13 * len(lines)
-    h = max(h, band)
+def _draw_node(draw: ImageDraw.ImageDraw, placed: Placed, font) -> None:
+    x, y, w, h = placed.x, placed.y, placed.w, placed.h
+    header = ROLE_COLOURS[role(placed.node)]
+    band = 4 + LINE * len(placed.lines)
     draw.rounded_rectangle((x, y, x + w, y + h), radius=4, fill=BODY, outline=header, width=1)
     draw.rounded_rectangle((x, y, x + w, y + band), radius=4, fill=header)
-    for i, line in enumerate(lines):
-        draw.text((x + 3, y + 2 + 13 * i), line, font=font, fill=TEXT)
+    for i, line in enumerate(placed.lines):
+        draw.text((x + 3, y + 2 + LINE * i), line, font=font, fill=TEXT)
 
 
 def _caption(workflow: dict, caption: str | None) -> str:
@@ -153,22 +224,18 @@ def _caption(workflow: dict, caption: str | None) -> str:
 
 def render(workflow: dict, caption: str | None = None) -> Image.Image:
     """The thumbnail of a UI-format workflow: its graph framed, with ``caption`` (else the source Note's start)."""
-    nodes = {n["id"]: n for n in workflow["nodes"] if n.get("title") != SOURCE_NOTE}
-    if not nodes:
-        raise ValueError("the workflow has no nodes to draw")
-    groups = workflow.get("groups") or []
-    frame = _Frame([(*n["pos"], *n["size"]) for n in nodes.values()] + [tuple(gr["bounding"]) for gr in groups])
-    img = Image.new("RGB", (WIDTH, frame.height), BACKGROUND)
+    frame, placed, height = layout(workflow)
+    img = Image.new("RGB", (WIDTH, height), BACKGROUND)
     draw = ImageDraw.Draw(img)
     small, big = _font(11), _font(15)
-    for gr in groups:
+    for gr in workflow.get("groups") or []:
         gx, gy, gw, gh = gr["bounding"]
         (x0, y0), (x1, y1) = frame.point(gx, gy), frame.point(gx + gw, gy + gh)
         draw.rectangle((x0, y0, x1, y1), outline=(120, 120, 120), width=1)
         draw.text((x0 + 3, y0 + 2), gr.get("title", ""), font=small, fill=TEXT)
-    _draw_links(draw, frame, nodes, workflow.get("links") or [])
-    for node in nodes.values():
-        _draw_node(draw, frame, node, small)
+    _draw_links(draw, frame, {p.node["id"]: p for p in placed}, workflow.get("links") or [])
+    for p in placed:
+        _draw_node(draw, p, small)
     draw.rectangle((0, 0, WIDTH, CAPTION - 6), fill=(24, 25, 28))
     for i, line in enumerate(_wrap(draw, _caption(workflow, caption), big, WIDTH - 2 * MARGIN, 2)):
         draw.text((MARGIN, 4 + 18 * i), line, font=big, fill=TEXT)
@@ -189,4 +256,4 @@ def write_thumbnails(folder: Path, captions: dict[str, str] | None = None) -> li
 def readme_captions() -> dict[str, str]:
     """Each bundled workflow's caption: its README description and source."""
     from .bundled_workflows import SOURCES, WORKFLOWS
-    return {name: f"{what} · {SOURCES[seed]}" for name, (_, what, seed) in WORKFLOWS.items()}
+    return {name: f"{what} · {SOURCES[source]}" for name, (_, what, source) in WORKFLOWS.items()}

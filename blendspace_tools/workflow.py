@@ -8,12 +8,18 @@ the frontend's rules, given each node class's ``INPUT_TYPES()``:
 - an INT input with ``control_after_generate`` (or, without the option, one named ``seed`` or
   ``noise_seed``) and a COMBO with ``control_after_generate`` are followed by a hidden control value
   ("fixed", "randomize", …), which is skipped;
-- a widget converted to an input and linked keeps its value slot; the link wins;
+- a widget converted to an input and linked keeps its value slot; the link wins (a link from a
+  frontend-only Primitive node carries that very value, so the slot's value is used);
 - frontend-only nodes (Note, MarkdownNote, Reroute, PrimitiveNode) are not sent; links through a
   Reroute are followed; muted nodes (mode 2) are dropped and bypassed nodes (mode 4) pass their first
   input of the same type through.
 
-Also builds UI graphs for the bundled workflows. Pure Python; no ComfyUI import.
+A widget list shorter than the node's widgets (the node gained inputs since the file was saved) is
+filled with the inputs' defaults (a choice list's first entry when it declares none), as the
+frontend fills it; a longer one, a value of the wrong kind, or a required widget with no value and
+no default is refused naming the node and the widget. The file's shape is checked first
+(``workflow_checks``), and a workflow whose core nodes need a newer ComfyUI says so
+(``comfyui_versions``). Also builds UI graphs for the bundled workflows. Pure Python; no ComfyUI import.
 """
 
 from __future__ import annotations
@@ -24,13 +30,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+from .comfyui_versions import newer_comfyui_needed
+from .workflow_checks import (
+    VIRTUAL_NODES,
+    WorkflowError,
+    check_api_prompt,
+    check_ui_workflow,
+    describe,
+    looks_like_ui_nodes,
+)
+
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
-
-
-class WorkflowError(ValueError):
-    """A workflow that cannot be converted; the message says what to fix."""
+UPLOAD_VALUES = {"image", "audio", "video", "upload", None}
+OWN_VALUE = object()  # a widget takes its own value: not linked, or linked from a frontend-only Primitive node
 
 
 def _ordered_inputs(input_types: Mapping[str, Any]) -> list[tuple[str, Any, dict]]:
@@ -66,87 +79,169 @@ def widget_names(input_types: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def ui_to_api(workflow: Mapping[str, Any], node_defs: Mapping[str, Mapping[str, Any]]) -> dict:
-    """Convert a UI-format workflow to an API prompt. ``node_defs``: class_type → INPUT_TYPES()."""
-    nodes = {int(n["id"]): n for n in workflow.get("nodes", [])}
-    links = {int(link[0]): link for link in workflow.get("links", [])}
-    missing = sorted({n["type"] for n in nodes.values() if n["type"] not in node_defs and n["type"] not in VIRTUAL_NODES})
+def widget_default(kind, opts: dict) -> Any:
+    """What the frontend puts in a widget the file has no value for: the declared default, else a choice list's
+    first entry; None when there is neither."""
+    if opts.get("default") is not None:
+        return opts["default"]
+    choices = kind if isinstance(kind, (list, tuple)) else opts.get("options") if kind == "COMBO" else None
+    return choices[0] if isinstance(choices, (list, tuple)) and choices else None
+
+
+def widget_kind_problem(kind, value: Any) -> str | None:
+    """Why a widget value cannot be of this kind (a string in a number widget, a list in a choice…), or None."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind in ("INT", "FLOAT") and not number:
+        return f"holds {describe(value)}, not a number"
+    if kind == "BOOLEAN" and not isinstance(value, bool):
+        return f"holds {describe(value)}, not true or false"
+    if kind == "STRING" and not isinstance(value, str):
+        return f"holds {describe(value)}, not a text"
+    if (kind == "COMBO" or isinstance(kind, (list, tuple))) and (isinstance(value, (list, dict)) or value is None):
+        return f"holds {describe(value)}, not one of its choices"
+    return None
+
+
+def _hidden_at(values: list, pos: int) -> str | None:
+    """The value at ``pos`` when it can be one the frontend stores after a widget (a text, or null), else ''."""
+    value = values[pos] if pos < len(values) else ""
+    return value if value is None or isinstance(value, str) else ""
+
+
+def _take_widget(values: list, pos: int, name: str, kind, opts: dict) -> tuple[Any, int]:
+    """The value of widget ``name`` at ``pos`` (its default past the end) and the position after it and after the
+    hidden values the frontend stores with it."""
+    value = values[pos] if pos < len(values) else widget_default(kind, opts)
+    pos += 1
+    if has_control(name, kind, opts) and _hidden_at(values, pos) in CONTROL_VALUES:
+        pos += 1
+    uploads = any(key.endswith("_upload") and opts[key] for key in opts)
+    if uploads and pos < len(values) and _hidden_at(values, pos) in UPLOAD_VALUES:
+        pos += 1  # the frontend's upload button stores "image" (or "audio", …) after the file name
+    return value, pos
+
+
+def _node_inputs(where: str, node: dict, input_types: Mapping[str, Any], source) -> dict:
+    """The API ``inputs`` of one UI node: widget values in INPUT_TYPES order and links (``source(link)`` gives the
+    ``(node id, slot)`` feeding a link, None for a muted source, OWN_VALUE for a Primitive node, whose value the widget holds)."""
+    values = list(node.get("widgets_values") or [])
+    linked = {inp["name"]: inp["link"] for inp in node.get("inputs") or [] if inp.get("link") is not None}
+    required = set(input_types.get("required") or {})
+    inputs: dict = {}
+    pos = 0
+    for name, kind, opts in _ordered_inputs(input_types):
+        src = source(linked[name]) if name in linked else OWN_VALUE
+        if src is not OWN_VALUE:
+            if is_widget(kind, opts):
+                pos = _take_widget(values, pos, name, kind, opts)[1]
+            if src is not None:
+                inputs[name] = list(src)
+            continue
+        if not is_widget(kind, opts):
+            continue
+        value, pos = _take_widget(values, pos, name, kind, opts)
+        if value is None:
+            if name in required:
+                raise WorkflowError(f"{where} has no value for its widget {name!r}, and the input has no default: "
+                                    "set it in ComfyUI and save the workflow again, or give --set")
+            continue
+        if (problem := widget_kind_problem(kind, value)) is not None:
+            raise WorkflowError(f"{where}: widget {name!r} {problem} (is the workflow from another version of the "
+                                "node? its widget values may have shifted)")
+        inputs[name] = value
+    if pos < len(values):
+        raise WorkflowError(f"{where} has {len(values)} widget values, but its widgets take {pos} "
+                            f"({', '.join(widget_names(input_types)) or 'none'}): the workflow is from another "
+                            "version of the node; open it in ComfyUI, check the node and save it again")
+    return inputs
+
+
+def _link_source(nodes: dict[int, dict], links: dict[int, tuple]):
+    """``source(link id)``: the ``(node id, slot)`` feeding a link, through reroutes and bypassed nodes; None for a
+    muted source, OWN_VALUE for a Primitive node."""
+    def source(link_id: int, seen: frozenset = frozenset()):
+        if link_id in seen:
+            raise WorkflowError("the workflow's links form a loop through reroutes or bypassed nodes")
+        link = links.get(link_id)
+        if link is None or link[1] not in nodes:
+            return None
+        _, src, slot, _, _, ltype = link
+        node = nodes[src]
+        if node.get("mode", 0) == 2:
+            return None
+        if node["type"] == "PrimitiveNode":
+            return OWN_VALUE
+        if node["type"] == "Reroute" or node.get("mode", 0) == 4:
+            for inp in node.get("inputs") or []:
+                if inp.get("link") is not None and (node["type"] == "Reroute" or inp.get("type") == ltype):
+                    return source(inp["link"], seen | {link_id})
+            return None
+        return str(src), slot
+    return source
+
+
+def check_node_types(node_types, node_defs: Mapping[str, Mapping[str, Any]]) -> None:
+    """Every node type known here (a core node of a newer ComfyUI is named as such, with the release to update to)."""
+    types = set(node_types)
+    if (why := newer_comfyui_needed(types, node_defs)) is not None:
+        raise WorkflowError(why)
+    missing = sorted(t for t in types if t not in node_defs and t not in VIRTUAL_NODES)
     if missing:
         raise WorkflowError(f"unknown node types {missing}: install the custom node pack that provides them "
                             "(for Blendspace's own nodes, check that the pack is loaded).")
 
-    def source(link_id, seen=None):
-        """(node id, slot) feeding a link, through reroutes and bypassed nodes; None for a muted source."""
-        seen = seen or set()
-        if link_id in seen:
-            raise WorkflowError("the workflow's links form a loop through reroutes or bypassed nodes")
-        seen.add(link_id)
-        link = links.get(int(link_id))
-        if link is None:
-            return None
-        src, slot, ltype = int(link[1]), int(link[2]), link[5]
-        node = nodes.get(src)
-        if node is None or node.get("mode", 0) == 2:
-            return None
-        if node["type"] == "Reroute" or node.get("mode", 0) == 4:
-            for inp in node.get("inputs", []):
-                if inp.get("link") is not None and (node["type"] == "Reroute" or inp.get("type") == ltype):
-                    return source(inp["link"], seen)
-            return None
-        return str(src), slot
 
+def ui_to_api(workflow: Mapping[str, Any], node_defs: Mapping[str, Mapping[str, Any]]) -> dict:
+    """Convert a UI-format workflow to an API prompt. ``node_defs``: class_type → INPUT_TYPES()."""
+    nodes, links = check_ui_workflow(workflow)
+    check_node_types((n["type"] for n in nodes.values()), node_defs)
+    source = _link_source(nodes, links)
     prompt: dict = {}
     for nid, node in sorted(nodes.items()):
         ctype = node["type"]
         if ctype in VIRTUAL_NODES or node.get("mode", 0) in (2, 4):
             continue
-        linked = {inp["name"]: inp["link"] for inp in node.get("inputs", []) if inp.get("link") is not None}
-        values = list(node.get("widgets_values") or [])
-        if isinstance(node.get("widgets_values"), dict):
-            raise WorkflowError(f"node {nid} ({ctype}) stores its widgets as a dict; not supported")
-        inputs: dict = {}
-        pos = 0
-        for name, kind, opts in _ordered_inputs(node_defs[ctype]):
-            if is_widget(kind, opts):
-                value = values[pos] if pos < len(values) else opts.get("default")
-                pos += 1
-                if has_control(name, kind, opts):
-                    if pos < len(values) and values[pos] in CONTROL_VALUES:
-                        pos += 1
-                if opts.get("image_upload") and pos < len(values) and values[pos] == "image":
-                    pos += 1  # the frontend's upload button stores "image" after the file name
-                if name not in linked:
-                    if value is None and name in (node_defs[ctype].get("required") or {}):
-                        raise WorkflowError(f"node {nid} ({ctype}) has no value for its widget '{name}'")
-                    if value is not None:
-                        inputs[name] = value
-            if name in linked:
-                src = source(linked[name])
-                if src is not None:
-                    inputs[name] = list(src)
-        prompt[str(nid)] = {"class_type": ctype, "inputs": inputs, "_meta": {"title": node.get("title", ctype)}}
+        title = node.get("title") if isinstance(node.get("title"), str) else ctype
+        inputs = _node_inputs(f"node {nid} ({ctype})", node, node_defs[ctype], source)
+        prompt[str(nid)] = {"class_type": ctype, "inputs": inputs, "_meta": {"title": title}}
     return prompt
 
 
-def load_workflow_file(path: str | Path) -> tuple[dict | None, dict | None]:
-    """Read a workflow file: ``(ui_workflow, None)`` for the UI format, ``(None, api_prompt)`` for an API prompt."""
-    path = Path(path)
+def _read_json(path: Path) -> Any:
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise WorkflowError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise WorkflowError(f"{path} is a folder; give a workflow file (.json)") from None
     except (OSError, UnicodeDecodeError) as err:
         raise WorkflowError(f"{path}: cannot read it ({err})") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as err:
         raise WorkflowError(f"{path} is not valid JSON ({err.msg} at line {err.lineno} column {err.colno}); "
                             "is the file complete?") from None
-    if isinstance(data, dict) and isinstance(data.get("nodes"), list):
+
+
+def load_workflow_file(path: str | Path) -> tuple[dict | None, dict | None]:
+    """Read a workflow file: ``(ui_workflow, None)`` for the UI format, ``(None, api_prompt)`` for an API prompt (also
+    inside a ``/prompt`` request body, ``{"prompt": {...}}``). Its shape is checked (``workflow_checks``)."""
+    path = Path(path)
+    data = _read_json(path)
+    if isinstance(data, dict) and isinstance(data.get("prompt"), dict) and "nodes" not in data:
+        data = data["prompt"]  # a /prompt request body, as other tools save it
+    if isinstance(data, dict) and "nodes" in data:
+        check_ui_workflow(data)
         return data, None
-    if isinstance(data, dict) and data and all(isinstance(v, dict) and "class_type" in v for v in data.values()):
+    if isinstance(data, dict) and looks_like_ui_nodes(data):
+        raise WorkflowError(f"{path} holds UI nodes keyed by id (with 'type' and 'widgets_values') but no 'nodes' "
+                            "list: it is neither a whole UI workflow nor an API prompt (whose nodes have "
+                            "'class_type' and 'inputs'); export it again from ComfyUI")
+    if isinstance(data, dict) and data and any(isinstance(v, dict) and "class_type" in v for v in data.values()):
+        check_api_prompt(data)
         return None, data
-    raise WorkflowError(f"{path} is neither a UI workflow (no 'nodes' list) nor an API prompt (nodes with 'class_type')")
+    raise WorkflowError(f"{path} is neither a UI workflow (no 'nodes' list) nor an API prompt (nodes with "
+                        f"'class_type'): it holds {describe(data)}")
 
 
 def base_prompt(workflow: dict | None, api_prompt: dict | None, node_defs: Mapping[str, Mapping[str, Any]]) -> dict:
@@ -154,9 +249,8 @@ def base_prompt(workflow: dict | None, api_prompt: dict | None, node_defs: Mappi
     if workflow is not None:
         return ui_to_api(workflow, node_defs)
     prompt = copy.deepcopy(api_prompt or {})
-    missing = sorted({node["class_type"] for node in prompt.values() if node["class_type"] not in node_defs})
-    if missing:
-        raise WorkflowError(f"unknown node types {missing}: install the custom node pack that provides them.")
+    check_api_prompt(prompt)
+    check_node_types((node["class_type"] for node in prompt.values()), node_defs)
     for node in prompt.values():
         node.setdefault("inputs", {})
     return prompt
@@ -183,9 +277,23 @@ def split_target(item: str, option: str = "--set") -> tuple[str, str, str]:
     return node_key, input_name, raw
 
 
-def matching_nodes(prompt: Mapping[str, Any], node_key: str) -> list[str]:
-    """Ids of the API prompt's nodes whose id or title is ``node_key``."""
-    return [k for k, v in prompt.items() if k == node_key or v.get("_meta", {}).get("title") == node_key]
+def _title(node: Mapping[str, Any]) -> Any:
+    meta = node.get("_meta")
+    return meta.get("title") if isinstance(meta, Mapping) else None
+
+
+def matching_nodes(prompt: Mapping[str, Any], node_key: str, option: str = "--set") -> list[str]:
+    """Ids of the API prompt's nodes that ``node_key`` names: its id or title, else its node type when exactly one
+    node has that type (several are refused, listing their ids)."""
+    named = [k for k, v in prompt.items() if k == node_key or _title(v) == node_key]
+    if named:
+        return named
+    typed = [k for k, v in prompt.items() if v.get("class_type") == node_key]
+    if len(typed) > 1:
+        ids = ", ".join(sorted(typed, key=lambda k: (len(k), k)))
+        raise WorkflowError(f"{option} {node_key}: {len(typed)} nodes have the type {node_key!r} (ids {ids}); name one "
+                            f"by its id or its title, e.g. {option} {min(typed, key=lambda k: (len(k), k))}.INPUT=...")
+    return typed
 
 
 def value_problem(input_types: Mapping[str, Any], input_name: str, value: Any) -> str | None:
@@ -211,18 +319,19 @@ def value_problem(input_types: Mapping[str, Any], input_name: str, value: Any) -
 
 
 def set_input(prompt: dict, node_key: str, input_name: str, value: Any, node_defs: Mapping | None = None,
-              option: str = "--set") -> None:
-    """Set ``input_name`` of every node whose id or title is ``node_key``; with ``node_defs``, the value must fit
-    the input (see :func:`value_problem`)."""
-    ids = matching_nodes(prompt, node_key)
+              option: str = "--set") -> list[str]:
+    """Set ``input_name`` of the nodes ``node_key`` names (:func:`matching_nodes`); with ``node_defs``, the value must
+    fit the input (see :func:`value_problem`). Returns the ids of the nodes set."""
+    ids = matching_nodes(prompt, node_key, option)
     if not ids:
-        raise WorkflowError(f"{option} {node_key}.{input_name}: no node with id or title {node_key!r}")
+        raise WorkflowError(f"{option} {node_key}.{input_name}: no node with id, title or type {node_key!r}")
     for node_id in ids:
         ctype = prompt[node_id]["class_type"]
         problem = value_problem(node_defs[ctype], input_name, value) if node_defs and ctype in node_defs else None
         if problem:
             raise WorkflowError(f"{option} {node_key}.{input_name}={value}: node {node_id} ({ctype}): {problem}")
         prompt[node_id]["inputs"][input_name] = value
+    return ids
 
 
 def apply_overrides(prompt: dict, overrides: list[str], node_defs: Mapping | None = None) -> dict:
@@ -233,12 +342,14 @@ def apply_overrides(prompt: dict, overrides: list[str], node_defs: Mapping | Non
     return prompt
 
 
-def set_ui_widget(workflow: dict, node_defs: Mapping[str, Mapping[str, Any]], node_key: str, input_name: str,
+def set_ui_widget(workflow: dict, node_defs: Mapping[str, Mapping[str, Any]], node_ids: list[str], input_name: str,
                   value: Any) -> None:
-    """Write ``value`` into the widget slot of ``input_name`` on the UI nodes whose id or title is ``node_key``
-    (so a saved image's workflow shows the values the job ran with). Inputs that are not widgets are left alone."""
+    """Write ``value`` into the widget slot of ``input_name`` on the UI nodes with these ids (those
+    :func:`set_input` set), so a saved image's workflow shows the values the job ran with. Inputs that are not
+    widgets are left alone."""
+    wanted = set(node_ids)
     for node in workflow.get("nodes", []):
-        if node.get("type") not in node_defs or node_key not in (str(node.get("id")), node.get("title", node["type"])):
+        if str(node.get("id")) not in wanted or node.get("type") not in node_defs:
             continue
         names = widget_names(node_defs[node["type"]])
         values = node.get("widgets_values")

@@ -1,7 +1,7 @@
 """Real ComfyUI servers for the tests, started as a user would: ``python -m blendspace serve`` on 127.0.0.1.
 
-Each server gets a free port, its own work folder (pack links, output, temp, input) and its own
-process group; ``stop`` sends SIGTERM to the server and then SIGKILL to its whole group, so nothing
+Each server gets a free port, its own work folder (pack links, output, temp, user settings, input)
+and its own process group; ``stop`` sends SIGTERM to the server and then SIGKILL to its whole group, so nothing
 outlives the test. Every server started in this test session is listed in ``STARTED``, so a test
 can check that none of their processes is left (``leftover_processes``).
 """
@@ -99,12 +99,16 @@ def share_cores(servers: int) -> dict[str, str]:
 
 
 def start_server(work: Path, *, with_test_pack: bool = False, api_only: bool = False, input_dir: Path | None = None,
-                 env: dict | None = None) -> ServerProcess:
-    """Start ``python -m blendspace serve`` on a free port in a new session (process group); not yet ready."""
+                 env: dict | None = None, comfyui: Path | None = None) -> ServerProcess:
+    """Start ``python -m blendspace serve`` on a free port in a new session (process group); not yet ready. Its
+    outputs go to ``work/output``; ``comfyui``: that ComfyUI instead of the test session's."""
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "blendspace", "serve", "--port", str(port), "--workdir", str(work)]
+    cmd = [sys.executable, "-m", "blendspace", "serve", "--port", str(port), "--workdir", str(work),
+           "--output", str(work / "output")]
     cmd += ["--with-test-pack"] * with_test_pack + ["--api-only"] * api_only
+    if comfyui is not None:
+        cmd += ["--comfyui", str(comfyui)]
     if input_dir is not None:
         input_dir.mkdir(parents=True, exist_ok=True)
         cmd += ["--input", str(input_dir)]

@@ -1,20 +1,25 @@
-"""The command line without servers: sweep specs, jobs, manifest and resume, error messages, ``serve``'s command,
-and a sweep run in this process with the workflow written into the saved PNGs."""
+"""The command line without servers: sweep specs, jobs, manifest and resume, nodes found by id, title or type,
+error messages (a missing ComfyUI, evaluate's arguments), ``serve``'s command and work folder, and runs in this
+process: the workflow written into the saved PNGs, outputs in ./output printed as they land, nothing left in the
+system temp folder, the work folder or the ComfyUI folder, also after Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from comfy_harness import REPO
 
-from blendspace_tools.cli import main, serve_command
-from blendspace_tools.fanout import Manifest, pending_jobs
+from blendspace_tools.cli import main, serve_command, serve_folder
+from blendspace_tools.fanout import Manifest, Timing, pending_jobs
 from blendspace_tools.runner import node_definitions
 from blendspace_tools.sweep import build_jobs, combinations, expand_values, parse_sweep, prefix_outputs, prompt_key
 from blendspace_tools.workflow import (
@@ -105,11 +110,33 @@ def test_identical_jobs_run_once_and_keys_ignore_titles():
     ("KS.flag=3", "'flag' takes true or false"),
     ("KS.model=3", "'model' is a MODEL socket"),
     ("KS.sed=3", "there is no input 'sed'; the inputs are model, seed, cfg, name, flag"),
-    ("Other.seed=3", "no node with id or title 'Other'"),
+    ("Other.seed=3", "no node with id, title or type 'Other'"),
 ])
 def test_bad_values_name_the_node_and_input(item, message):
     with pytest.raises(WorkflowError, match=re.escape(message)):
         build_jobs(_prompt(), None, DEFS, [parse_sweep(item)])
+
+
+def test_nodes_are_found_by_id_title_or_a_type_that_occurs_once():
+    first = _prompt()["2"]
+    prompt = {**_prompt(), "2": {**first, "_meta": {"title": "First"}},
+              "3": {"class_type": "Save", "inputs": {"filename_prefix": "b", "images": ["1", 0]},
+                    "_meta": {"title": "Second"}}}
+    (job,) = build_jobs(prompt, None, DEFS, [parse_sweep("Sampler.seed=9")])[0]
+    assert job.prompt["1"]["inputs"]["seed"] == 9, "the only Sampler, found by its type"
+    (job,) = build_jobs(prompt, None, DEFS, [parse_sweep("Second.filename_prefix=x")])[0]
+    assert job.prompt["3"]["inputs"]["filename_prefix"] == "x" and job.prompt["2"]["inputs"]["filename_prefix"] == \
+        "out/img", "a title names its node only"
+    with pytest.raises(WorkflowError, match=re.escape("--sweep Save: 2 nodes have the type 'Save' (ids 2, 3); name "
+                                                      "one by its id or its title, e.g. --sweep 2.INPUT=...")):
+        build_jobs(prompt, None, DEFS, [parse_sweep("Save.filename_prefix=x")])
+    titled = {**prompt, "1": {**prompt["1"], "_meta": {"title": "Save"}}}
+    (job,) = build_jobs(titled, None, DEFS, [parse_sweep("Save.seed=4")])[0]
+    assert job.prompt["1"]["inputs"]["seed"] == 4, "a title that is also a type names the titled node"
+    ui = {"nodes": [{"id": 1, "type": "Sampler", "widgets_values": [1, "fixed", 7.0, "euler", True]},
+                    {"id": 2, "type": "Save", "widgets_values": ["out/img"]}]}
+    (job,) = build_jobs(_prompt(), ui, DEFS, [parse_sweep("Sampler.cfg=3")])[0]
+    assert job.workflow["nodes"][0]["widgets_values"][2] == 3, "the PNG's workflow shows the value set by type"
 
 
 def test_value_check_accepts_what_comfyui_accepts():
@@ -124,13 +151,15 @@ def test_manifest_resume_needs_the_line_and_the_files(tmp_path):
     manifest = Manifest(tmp_path)
     (tmp_path / jobs[0].name).mkdir()
     (tmp_path / jobs[0].name / "a.png").write_bytes(b"x")
-    manifest.append(jobs[0], "done", "http://a", "p1", [f"{jobs[0].name}/a.png"], 1.0)
-    manifest.append(jobs[1], "done", "http://a", "p2", [f"{jobs[1].name}/gone.png"], 1.0)
-    manifest.append(jobs[2], "failed", "http://b", "p3", [], 1.0, "boom")
+    manifest.append(jobs[0], "done", "http://a", "p1", [f"{jobs[0].name}/a.png"], Timing(1.0, 2.5))
+    manifest.append(jobs[1], "done", "http://a", "p2", [f"{jobs[1].name}/gone.png"], Timing(1.0))
+    manifest.append(jobs[2], "failed", "http://b", "p3", [], Timing(None, None), "boom")
     todo, skipped = pending_jobs(jobs, manifest)
     assert skipped == 1 and [j.index for j in todo] == [2, 3]
     line = manifest.records()[0]
     assert line["inputs"] == {"1.seed": 1} and line["server"] == "http://a" and line["prompt_id"] == "p1"
+    assert (line["run_seconds"], line["queue_seconds"]) == (1.0, 2.5)
+    assert (manifest.records()[2]["run_seconds"], manifest.records()[2]["queue_seconds"]) == (None, None)
 
 
 def test_comfyui_refusals_are_put_in_words():
@@ -169,7 +198,7 @@ def test_unreadable_workflow_files_are_one_line(tmp_path, capsys, content, messa
     (["--sweep", "3.seed=1:5"], "START:STOP:STEP"),
     (["--set", "seed=1"], "use NODE.INPUT=VALUE"),
     (["--server", "ftp://x"], "give a ComfyUI address"),
-    (["--server", "127.0.0.1:1"], "--server needs --output DIR"),
+    (["--set", "1.seed=2", "--comfyui", "/nonexistent/ComfyUI"], "--comfyui /nonexistent/ComfyUI: there is no folder"),
 ])
 def test_bad_options_are_one_line_before_anything_starts(tmp_path, capsys, args, message):
     path = tmp_path / "wf.json"
@@ -179,19 +208,32 @@ def test_bad_options_are_one_line_before_anything_starts(tmp_path, capsys, args,
     assert len(err) == 1 and message in err[0], err
 
 
-def test_serve_command_links_the_packs_and_keeps_files_in_its_folder(tmp_path):
-    root = tmp_path / "ComfyUI"
+def _fake_comfyui(root: Path, options: str) -> Path:
     (root / "comfy").mkdir(parents=True)
-    (root / "comfy" / "cli_args.py").write_text('parser.add_argument("--disable-api-nodes")\n'
-                                                'parser.add_argument(\n    "--front-end-root",\n)\n')
+    (root / "nodes.py").write_text("")
+    (root / "comfy" / "cli_args.py").write_text(options)
+    return root
+
+
+CURRENT_OPTIONS = ('parser.add_argument("--disable-api-nodes")\nparser.add_argument(\n    "--front-end-root",\n)\n'
+                   'parser.add_argument("--user-directory", type=is_valid_directory)\n'
+                   'parser.add_argument("--database-url", type=str)\n')
+
+
+def test_serve_command_links_the_packs_and_keeps_files_in_its_folder(tmp_path):
+    root = _fake_comfyui(tmp_path / "ComfyUI", CURRENT_OPTIONS)
     args = argparse.Namespace(listen="127.0.0.1", port=8190, gpu=False, with_test_pack=True, input=str(tmp_path / "in"),
-                              api_only=True)
-    cmd = serve_command(root, tmp_path / "work", args)
+                              api_only=True, output=str(tmp_path / "out"))
+    work = tmp_path / "work"
+    cmd = serve_command(root, work, args)
     assert cmd[:2] == [sys.executable, "main.py"] and "--cpu" in cmd and "--disable-api-nodes" in cmd
     assert (Path(cmd[cmd.index("--front-end-root") + 1]) / "index.html").is_file()
-    assert cmd[cmd.index("--temp-directory") + 1] == str(tmp_path / "work")
+    assert cmd[cmd.index("--temp-directory") + 1] == str(work)
+    assert cmd[cmd.index("--output-directory") + 1] == str((tmp_path / "out").resolve())
     assert cmd[cmd.index("--input-directory") + 1] == str((tmp_path / "in").resolve())
-    links = tmp_path / "work" / "custom_nodes"
+    assert cmd[cmd.index("--user-directory") + 1] == str(work / "user") and (work / "user").is_dir()
+    assert cmd[cmd.index("--database-url") + 1] == f"sqlite:///{work / 'user' / 'comfyui.db'}"
+    links = work / "custom_nodes"
     assert (links / "Blendspace").resolve() == REPO and (links / "BlendspaceTesting").resolve() == \
         REPO / "tests" / "testing_pack"
     (root / "comfy" / "cli_args.py").write_text("")
@@ -199,7 +241,81 @@ def test_serve_command_links_the_packs_and_keeps_files_in_its_folder(tmp_path):
     cmd = serve_command(root, tmp_path / "work2", args)
     assert "--cpu" not in cmd and "--disable-api-nodes" not in cmd and "--input-directory" not in cmd
     assert "--front-end-root" not in cmd, "a 2024 ComfyUI has no such option (its page is in its own folder)"
+    assert "--user-directory" not in cmd and "--database-url" not in cmd, "nor these: it keeps user/ in its folder"
     assert [p.name for p in (tmp_path / "work2" / "custom_nodes").iterdir()] == ["Blendspace"]
+
+
+def test_serve_keeps_its_work_folder_in_the_packs_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BLENDSPACE_CACHE", str(tmp_path / "cache"))
+    args = argparse.Namespace(workdir=None, port=8191)
+    assert serve_folder(args) == (tmp_path / "cache" / "serve-8191").resolve() and serve_folder(args).is_dir()
+    args.workdir = str(tmp_path / "mine")
+    assert serve_folder(args) == (tmp_path / "mine").resolve()
+
+
+@pytest.mark.parametrize("command", [
+    ["run", "{wf}", "--smoke"], ["serve"], ["models", "{wf}"], ["build-workflows", "--dest", "{tmp}/built"],
+])
+@pytest.mark.parametrize(("where", "message"), [
+    ("{tmp}/no/such/ComfyUI", "there is no folder"),
+    ("{tmp}", "is not a ComfyUI folder (it has no nodes.py and comfy/)"),
+])
+def test_a_missing_or_wrong_comfyui_folder_is_one_line(tmp_path, capsys, monkeypatch, command, where, message):
+    wf = tmp_path / "wf.json"
+    wf.write_text(json.dumps({"1": {"class_type": "KSampler", "inputs": {}}}))
+    folder = where.format(tmp=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for way in ("option", "environment"):
+        argv = [part.format(wf=wf, tmp=tmp_path) for part in command]
+        if way == "option":
+            argv += ["--comfyui", folder]
+            origin = f"--comfyui {folder}"
+        else:
+            monkeypatch.setenv("COMFYUI_PATH", folder)
+            origin = f"COMFYUI_PATH={folder}"
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and origin in err[0] and message in err[0], err
+    assert not (tmp_path / "output").exists(), "nothing is made before the ComfyUI is found"
+
+
+def _evaluation_folders(tmp_path: Path) -> None:
+    from PIL import Image
+    for folder in (tmp_path / "out", tmp_path / "photos"):
+        folder.mkdir()
+        Image.new("RGB", (32, 32), (120, 80, 40)).save(folder / "bear.png")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--open-clip", "{tmp}/nothing.safetensors"], "--open-clip {tmp}/nothing.safetensors: there is no such file"),
+    (["--open-clip", "{tmp}"], "--open-clip {tmp}: not a file"),
+    (["--open-clip", "{tmp}/weights.safetensors"],
+     "weights.safetensors does not fit the ViT-B-32-quickgelu architecture"),
+    (["--open-clip", "{tmp}/weights.safetensors", "--architecture", "NoSuchNet"],
+     "open_clip has no architecture 'NoSuchNet'"),
+    (["--open-clip", "{tmp}/weights.safetensors", "--results", "{tmp}/none", "--originals", "{tmp}/photos"],
+     "--results {tmp}/none: there is no such folder"),
+    (["--open-clip", "{tmp}/weights.safetensors", "--vgg19", "{tmp}/vgg.pth"], "--vgg19 needs --style-refs"),
+    (["--open-clip", "{tmp}/weights.safetensors", "--vgg19", "{tmp}/vgg.pth", "--style-refs", "{tmp}/out"],
+     "--vgg19 {tmp}/vgg.pth: there is no such file"),
+])
+def test_evaluate_says_what_is_wrong_with_any_argument(tmp_path, capsys, args, message):
+    """The README's evaluate example gave tracebacks for a missing weights file or folder; every argument is now
+    checked before a model is built, and what the model loader refuses is one line too."""
+    import torch
+    from safetensors.torch import save_file
+    _evaluation_folders(tmp_path)
+    save_file({"not.a.clip": torch.zeros(2)}, str(tmp_path / "weights.safetensors"))
+    texts = ["--encode-text", "a bear", "--decode-text", "a painted bear"]
+    argv = [a.format(tmp=tmp_path) for a in args]
+    if "--results" not in argv:
+        argv += ["--results", str(tmp_path / "out"), "--originals", str(tmp_path / "photos")]
+    assert main(["evaluate", *argv, *texts]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    expected = message.format(tmp=tmp_path)
+    assert len(err) == 1 and err[0].startswith("blendspace evaluate: ") and expected in err[0], err
+    assert main(["evaluate", "--open-clip", str(tmp_path / "weights.safetensors")]) == 1
+    assert "give --manifest, or --results, --originals, --encode-text and --decode-text" in capsys.readouterr().err
 
 
 def test_both_entry_points_answer():
@@ -238,22 +354,78 @@ def test_in_process_execution_writes_the_workflow_into_pngs(comfy):
         assert json.loads(png.text["prompt"])["5"]["inputs"]["seed"] == 1
 
 
+def _files(root: Path) -> set[str]:
+    """Every file and folder under ``root`` (Python's byte-code caches left out)."""
+    return {str(p.relative_to(root)) for p in root.rglob("*") if "__pycache__" not in p.parts}
+
+
+def _private_run_env(tmp_path: Path) -> dict:
+    """A private system temp folder and pack cache (where the run's work folder goes), both empty."""
+    (tmp_path / "tmp").mkdir()
+    return {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "BLENDSPACE_CACHE": str(tmp_path / "cache"),
+            "PYTHONPATH": str(REPO)}
+
+
 def test_a_sweep_runs_in_process_and_resumes(comfy, tmp_path):
+    """Outputs land in ./output (named at the start, each file printed as it lands), the manifest has run and queue
+    times apart, and nothing is left in the system temp folder, the pack's cache or the ComfyUI folder."""
+    import shutil
+    comfyui = tmp_path / "ComfyUI"  # a private copy, so that only this run's writes are seen
+    shutil.copytree(comfy.root, comfyui, ignore=shutil.ignore_patterns("__pycache__"))
+    before = _files(comfyui)
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps(_tiny_workflow(comfy)))
-    output = tmp_path / "out"
     cmd = [sys.executable, "-m", "blendspace", "run", str(path), "--smoke", "--sweep", "Sampler.seed=3,4",
-           "--output", str(output)]
-    res = subprocess.run(cmd, cwd=str(REPO), capture_output=True, text=True, timeout=600)
+           "--comfyui", str(comfyui)]
+    env = _private_run_env(tmp_path)
+    res = subprocess.run(cmd, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
+    output = tmp_path / "output"
+    assert f"blendspace: outputs go to {output}" in res.stderr.splitlines(), "named before the jobs run"
     records = [json.loads(line) for line in (output / "manifest.jsonl").read_text().splitlines()]
     assert [r["inputs"] for r in records] == [{"Sampler.seed": 3}, {"Sampler.seed": 4}]
     assert all(r["status"] == "done" and r["server"] == "in-process" and len(r["outputs"]) == 1 for r in records)
+    assert all(r["run_seconds"] > 0 and r["queue_seconds"] == 0 for r in records)
+    assert [line for line in res.stdout.splitlines() if line.strip()] == [str(output / r["outputs"][0])
+                                                                         for r in records]
     from PIL import Image
     for record in records:
         with Image.open(output / record["outputs"][0]) as png:
             embedded = json.loads(png.text["workflow"])
         sampler = next(n for n in embedded["nodes"] if n.get("title") == "Sampler")
         assert sampler["widgets_values"][0] == record["inputs"]["Sampler.seed"]
-    again = subprocess.run(cmd, cwd=str(REPO), capture_output=True, text=True, timeout=600)
+    again = subprocess.run(cmd, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "0 job(s) done, 2 skipped" in again.stderr, again.stderr[-3000:]
+    assert not list((tmp_path / "tmp").iterdir()), "nothing in the system temp folder"
+    assert not list((tmp_path / "cache" / "work").iterdir()), "the run's work folder is removed"
+    assert _files(comfyui) == before, "nothing written into the ComfyUI folder"
+
+
+def test_ctrl_c_and_errors_remove_the_runs_work_folder(comfy, tmp_path):
+    path = tmp_path / "tiny.json"
+    wf = _tiny_workflow(comfy)
+    path.write_text(json.dumps(wf))
+    env = _private_run_env(tmp_path)
+    work = tmp_path / "cache" / "work"
+    cmd = [sys.executable, "-m", "blendspace", "run", str(path), "--smoke", "--sweep", "Sampler.seed=1..50",
+           "--comfyui", str(comfy.root), "--output", str(tmp_path / "out")]
+    proc = subprocess.Popen(cmd, cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (tmp_path / "out" / "manifest.jsonl").is_file():  # ComfyUI is up and the first job done
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-3000:]
+            time.sleep(0.2)
+        assert len(list(work.iterdir())) == 1, "the work folder exists while the run goes on"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err and "rerun the same command to resume" in err, err[-3000:]
+    assert not list(work.iterdir()) and not list((tmp_path / "tmp").iterdir())
+    wf["nodes"][0]["widgets_values"] = ["no-such-model.ckpt"]
+    path.write_text(json.dumps(wf))
+    res = subprocess.run([c for c in cmd if c != "--smoke"], cwd=str(tmp_path), env=env, capture_output=True,
+                         text=True, timeout=600)  # without --smoke the missing model is an error once ComfyUI is up
+    assert res.returncode == 1 and "model file 'no-such-model.ckpt' not found" in res.stderr, res.stderr[-3000:]
+    assert not list(work.iterdir()) and not list((tmp_path / "tmp").iterdir())

@@ -1,5 +1,6 @@
 """The fan-out scheduler against fake servers (no ComfyUI, no network): spreading, a server dying with jobs on
-it, a prompt ComfyUI refuses, a failed execution. The real-server runs are in test_servers.py."""
+it, a prompt ComfyUI refuses, a failed execution, run time apart from queue wait. The real-server runs are in
+test_servers.py."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ class FakeServer:
         while self.queue and not self.dead:
             prompt_id, prompt = self.queue[0]
             self.started.append(prompt["1"]["inputs"]["seed"])
+            await self.events_out.put({"type": "execution_start", "data": {"prompt_id": prompt_id}})
             if self.die_after is not None and len(self.started) > self.die_after:
                 self.dead = True  # dies while running this one
                 return
@@ -79,6 +81,7 @@ class FakeServer:
         dest.write_text(f"{self.url} {item['subfolder']}/{item['filename']}")
 
     async def events(self):
+        yield {"type": "status", "data": {"status": {"exec_info": {"queue_remaining": len(self.queue)}}}}
         while not self.dead:
             try:
                 yield await asyncio.wait_for(self.events_out.get(), 0.05)
@@ -163,3 +166,26 @@ def test_refused_and_failed_jobs_are_recorded_and_the_rest_run(tmp_path):
     assert (summary.done, summary.failed, summary.ok) == (3, 2, False)
     failed = {r["inputs"]["1.seed"]: r["error"] for r in _records(tmp_path) if r["status"] == "failed"}
     assert failed == {-1: "ComfyUI refused the prompt: bad seed", 2: "node 1 (Sampler): ValueError: boom"}
+
+
+def test_the_manifest_keeps_run_time_and_queue_wait_apart(tmp_path):
+    """One server, two of our prompts on it at a time: the second waits in its queue while the first runs, and its
+    line says so instead of counting the wait as running time."""
+    work = 0.3
+    summary = _run([FakeServer("http://a", work=work)], _jobs("1..4"), tmp_path, per_server=2)
+    assert summary.ok
+    records = sorted(_records(tmp_path), key=lambda r: r["index"])
+    assert all(work * 0.9 <= r["run_seconds"] < work * 2.5 for r in records), [r["run_seconds"] for r in records]
+    assert records[0]["queue_seconds"] < work * 0.5, "the first job starts at once"
+    assert all(r["queue_seconds"] >= work * 0.8 for r in records[1:]), [r["queue_seconds"] for r in records]
+
+
+def test_timings_come_from_the_servers_own_stamps_when_it_writes_them():
+    from blendspace_tools.fanout import server_timing
+    record = {"status": {"messages": [["execution_start", {"prompt_id": "p", "timestamp": 1_000_000}],
+                                      ["execution_success", {"prompt_id": "p", "timestamp": 1_002_500}]]}}
+    timing = server_timing(record, queued=10.0, started=14.0, now=17.0)
+    assert (timing.run, timing.queue) == (2.5, 4.0)
+    assert (server_timing({}, queued=10.0, started=14.0, now=17.0).run, ) == (3.0, )
+    unknown = server_timing({}, queued=10.0, started=None, now=17.0)
+    assert (unknown.run, unknown.queue) == (None, None), "never a made-up split"

@@ -2,7 +2,9 @@
 
 The two servers are started once for the module with ``python -m blendspace serve --with-test-pack --api-only``
 (tiny random models, CPU), each on a free port with its own input and output folders, and stopped
-at the end; the last test checks that no process of any server this session started is left.
+at the end; the last test checks that no process of any server this session started is left. A
+third, short-lived server checks that ``serve`` leaves nothing in the system temp folder and writes
+nothing into the ComfyUI folder.
 The workflow is built here from the servers' own node definitions and loads a local image, so
 every run converts, uploads, queues, follows the websocket and downloads for real.
 """
@@ -85,10 +87,11 @@ def test_a_sweep_spreads_over_both_servers_and_every_output_arrives(servers, wor
     assert len(records) == 6 and {r["status"] for r in records} == {"done"}
     assert sorted(r["inputs"]["Sampler.seed"] for r in records) == [1, 2, 3, 4, 5, 6]
     assert {r["server"] for r in records} == {s.url for s in servers}, "both servers get jobs"
-    assert all(r["prompt_id"] and r["seconds"] > 0 for r in records)
+    assert all(r["prompt_id"] and r["run_seconds"] > 0 and r["queue_seconds"] >= 0 for r in records)
     files = _pngs(output)
     assert len(files) == 6 and sorted(str(f.relative_to(output)) for f in files) == \
         sorted(f for r in records for f in r["outputs"])
+    assert sorted(res.stdout.split()) == sorted(str(f) for f in files), "each file is printed as it lands"
     assert {f.parent.name for f in files} == {r["job"] for r in records}, "one folder per job"
     assert "6 job(s) done, 0 skipped" in res.stderr
 
@@ -105,6 +108,23 @@ def test_a_resumed_run_does_no_repeated_work(servers, workflow, tmp_path):
     assert sum(_history_size(s) for s in servers) == sum(before) + 1, "only the new job was queued"
     assert all(f.stat().st_mtime_ns == t for f, t in files.items()), "finished outputs are not rewritten"
     assert len(_manifest(output)) == 4 and len(_pngs(output)) == 4
+
+
+def test_a_run_goes_on_with_the_servers_that_answer_and_names_the_one_skipped(servers, workflow, tmp_path):
+    """Resume is most needed when a server is down: the run skips it, says so, and does the rest on the others."""
+    output = tmp_path / "out"
+    first = _run(workflow, *_on(servers[0]), "--sweep", "Sampler.seed=31..32", "--output", str(output))
+    assert first.returncode == 0, first.stderr[-3000:]
+    nobody = f"http://127.0.0.1:{free_port()}"
+    again = _run(workflow, "--server", nobody, *_on(servers[0]), "--sweep", "Sampler.seed=31..34", "--output",
+                 str(output))
+    assert again.returncode == 0, again.stderr[-3000:]
+    skipped = [line for line in again.stderr.splitlines() if "skipping" in line]
+    assert len(skipped) == 1 and "skipping 1 of 2 server(s) that do not answer" in skipped[0] and nobody in skipped[0]
+    assert f"running on {servers[0].url}" in skipped[0]
+    assert "2 job(s) done, 2 skipped" in again.stderr
+    assert sorted(r["inputs"]["Sampler.seed"] for r in _manifest(output)) == [31, 32, 33, 34]
+    assert {r["server"] for r in _manifest(output)} == {servers[0].url}
 
 
 def test_saved_png_carries_the_jobs_workflow(servers, workflow, tmp_path):
@@ -137,7 +157,7 @@ def test_refused_prompts_are_explained_per_node_and_input(servers, workflow, tmp
 @pytest.mark.parametrize(("args", "message"), [
     (("--set", "Sampler.steps=many"), "'steps' takes a whole number, not 'many'"),
     (("--sweep", "Sampler.denoise=0.5:1.5:0.5"), "'denoise' is at most 1.0"),
-    (("--set", "Nowhere.seed=1"), "no node with id or title 'Nowhere'"),
+    (("--set", "Nowhere.seed=1"), "no node with id, title or type 'Nowhere'"),
     (("--set", "Start image.image=broken.png"), "cannot read image"),
     (("--set", "Start image.image=absent.png"), "'absent.png' is neither in"),
 ])
@@ -234,6 +254,37 @@ def test_unreachable_servers_are_listed(workflow, tmp_path):
     assert res.returncode == 1 and "Traceback" not in res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach 1 of 1 ComfyUI server(s)" in lines[0] and nobody in lines[0]
+
+
+def _files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if "__pycache__" not in p.parts}
+
+
+def test_serve_leaves_nothing_in_the_temp_folder_or_the_comfyui_folder(tmp_path):
+    """A private system temp folder and a private copy of the ComfyUI: after serving and stopping, the temp folder is
+    empty and the ComfyUI folder holds what it held (the 2024 ComfyUI, which has no --user-directory, adds only its
+    user/ folder); the user settings and database are in serve's work folder."""
+    import shutil
+
+    from blendspace_tools.comfyui_locator import comfyui_root
+    comfyui = tmp_path / "ComfyUI"
+    shutil.copytree(comfyui_root(), comfyui, ignore=shutil.ignore_patterns("__pycache__", "user"))
+    before = _files(comfyui)
+    (tmp_path / "tmp").mkdir()
+    server = start_server(tmp_path / "work", api_only=True, comfyui=comfyui, env={"TMPDIR": str(tmp_path / "tmp")})
+    try:
+        server.wait_ready()
+        assert server.get("/system_stats")
+    finally:
+        server.stop()
+    assert not list((tmp_path / "tmp").iterdir()), list((tmp_path / "tmp").iterdir())
+    added = _files(comfyui) - before
+    has_user_option = '"--user-directory"' in (comfyui / "comfy" / "cli_args.py").read_text()
+    if has_user_option:
+        assert not added and (tmp_path / "work" / "user").is_dir(), added
+    else:
+        assert all(a == "user" or a.startswith("user/") for a in added), added
+    assert not _files(comfyui) - before - {a for a in added if a.split("/")[0] == "user"}
 
 
 def test_serve_became_comfyui_and_no_server_process_is_left(servers):

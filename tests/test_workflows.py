@@ -1,9 +1,11 @@
-"""The UI → API converter, the headless runner, and every bundled workflow run on tiny models."""
+"""The UI → API converter, the headless runner, and every bundled workflow: built from its definition, its sources
+named by project, its loaders declaring their model files, run on tiny models."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -11,11 +13,13 @@ import pytest
 from blendspace_tools.bundled_workflows import (
     CURRENT_COMFYUI_REASON,
     NEEDS_CURRENT_COMFYUI,
+    SOURCES,
     WORKFLOWS,
     build,
     buildable,
     nodes_used,
 )
+from blendspace_tools.model_files import CATALOG, LOADER_WIDGETS, first_widgets
 from blendspace_tools.runner import check_model_files, node_definitions, smoke_prompt
 from blendspace_tools.workflow import WorkflowError, apply_overrides, ui_to_api, widget_names
 
@@ -82,17 +86,86 @@ def test_smoke_swaps_loaders_and_says_so():
     assert grid["4"]["inputs"]["steps_list"] == "1, 2" and len(notes) == 1
 
 
-def test_every_mission_technique_of_done_issues_has_a_workflow():
+CODES = re.compile(r"\bseeds? 00\d|\b[EDFBS]\d{1,2}(/[EDFBS]?\d{1,2})?\b|issue #\d")  # "seed 000", "(E5)", "F2/F3"
+
+
+def test_every_workflow_names_its_source_by_project_and_keeps_seeds_fixed():
     names = {p.stem for p in WORKFLOW_FILES}
     assert set(WORKFLOWS) <= names
+    projects = [source.lower() for source in SOURCES.values()]
     for p in WORKFLOW_FILES:
         wf = json.loads(p.read_text())
-        notes = [n for n in wf["nodes"] if n["type"] == "Note"]
-        assert any("Seed 00" in n["widgets_values"][0] for n in notes), f"{p.name} names no source"
+        (note,) = [n["widgets_values"][0] for n in wf["nodes"] if n.get("title") == "Source and settings"]
+        assert any(project in note.lower() for project in projects), f"{p.name} names no source project"
+        texts = [note] + [n.get("title", "") for n in wf["nodes"]] + [n["widgets_values"][0] for n in wf["nodes"]
+                                                                     if n["type"] == "Note"]
+        assert not [t for t in texts if CODES.search(t)], f"{p.name} names a source or experiment by a code"
         for n in wf["nodes"]:
             for i, v in enumerate(n.get("widgets_values") or []):
                 if v in ("randomize", "increment", "decrement"):
                     pytest.fail(f"{p.name} node {n['id']} widget {i} is not 'fixed'")
+    captions = " ".join(what for _, what, _ in WORKFLOWS.values())
+    assert not CODES.search(captions), "the captions (README table, thumbnails) name experiments by code"
+
+
+FOLDERS = {"CheckpointLoaderSimple": {"checkpoints"}, "CLIPVisionLoader": {"clip_vision"}, "VAELoader": {"vae"},
+           "UNETLoader": {"diffusion_models"}, "DualCLIPLoader": {"text_encoders"}, "StyleModelLoader": {"style_models"},
+           "BlendspaceOpenClipLoader": {"open_clip"}}
+PUBLISHERS = ("https://huggingface.co/", "https://github.com/madebyollin/", "https://download.pytorch.org/")
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=[p.stem for p in WORKFLOW_FILES])
+def test_every_loader_declares_its_model_files(path):
+    """As ComfyUI's own templates do: ``properties.models`` on each loader, one entry per file its widgets name, with
+    the name as the widget shows it, the ComfyUI folder it goes in and a download URL from the publisher."""
+    wf = json.loads(path.read_text())
+    loaders = [n for n in wf["nodes"] if n["type"] in LOADER_WIDGETS]
+    assert loaders, f"{path.name} loads no model?"
+    for node in loaders:
+        entries = node["properties"].get("models")
+        where = f"{path.name} node {node['id']} ({node['type']})"
+        assert entries, f"{where} declares no model files"
+        assert [e["name"] for e in entries] == list(first_widgets(node["type"], node).values()), where
+        for entry in entries:
+            assert set(entry) == {"name", "url", "directory"}, where
+            assert entry["directory"] in FOLDERS[node["type"]], where
+            assert entry["url"].startswith(PUBLISHERS) and " " not in entry["url"], where
+            assert entry["url"].rsplit("/", 1)[1].rsplit(".", 1)[1] == entry["name"].rsplit(".", 1)[1], \
+                f"{where}: the download is not a {entry['name'].rsplit('.', 1)[1]} file"
+            assert CATALOG[entry["name"]].entry() == entry
+
+
+def test_model_entries_have_the_shape_of_comfyuis_own_templates():
+    templates = pytest.importorskip("comfyui_workflow_templates", reason="ComfyUI's templates package is not installed")
+    folder = Path(templates.__file__).parent / "templates"
+    shapes = set()
+    for path in sorted(folder.glob("*.json"))[:200]:
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:
+            continue
+        for node in data.get("nodes", []) if isinstance(data, dict) else []:
+            for entry in (node.get("properties") or {}).get("models") or []:
+                shapes.add(frozenset(entry) - {"hash", "hash_type"})
+    assert shapes == {frozenset({"name", "url", "directory"})}
+    same = {"sd_xl_base_1.0.safetensors", "clip_l.safetensors", "t5xxl_fp16.safetensors",
+            "sigclip_vision_patch14_384.safetensors", "clip_vision_g.safetensors"}
+    for path in folder.glob("*.json"):
+        data = json.loads(path.read_text()) if path.stat().st_size < 2_000_000 else {}
+        for node in data.get("nodes", []) if isinstance(data, dict) else []:
+            for entry in (node.get("properties") or {}).get("models") or []:
+                if entry["name"] in same:  # where the templates load the same file, the same folder and file
+                    assert CATALOG[entry["name"]].directory == entry["directory"]
+                    assert CATALOG[entry["name"]].url.split("/resolve/")[1] == \
+                        entry["url"].split("?")[0].split("/resolve/")[1], entry
+
+
+def test_readme_lists_every_workflows_model_files():
+    from blendspace_tools.model_files import readme_table
+    built = {name: json.loads((REPO / "workflows" / f"{name}.json").read_text()) for name in WORKFLOWS}
+    table = readme_table(built)
+    assert table in (REPO / "README.md").read_text(), "README's model table is stale"
+    assert len(table.splitlines()) == len(WORKFLOWS) + 2
 
 
 def test_committed_workflows_are_what_the_definitions_build(comfy):
@@ -150,12 +223,9 @@ def _assert_validates(comfy, prompt: dict) -> None:
     from PIL import Image
 
     from blendspace_tools.runner import MODEL_INPUTS
-    more = {"DualCLIPLoader": [("clip_name1", "text_encoders"), ("clip_name2", "text_encoders")],
-            "StyleModelLoader": [("style_model_name", "style_models")]}
     for node in prompt.values():
         ctype = node["class_type"]
-        pairs = ([MODEL_INPUTS[ctype]] if ctype in MODEL_INPUTS else []) + more.get(ctype, [])
-        for key, folder in pairs:
+        for key, folder in MODEL_INPUTS.get(ctype, []):
             base = comfy.work / "models" / folder  # the session's own folder: ComfyUI's stay untouched
             comfy.folder_paths.add_model_folder_path(folder, str(base))
             target = base / node["inputs"][key]
