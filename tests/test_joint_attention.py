@@ -185,6 +185,28 @@ def test_model_passes_per_step_are_plain_sampling_s_and_each_joint_call_runs_two
         assert b == (2 * (p - single_stream) + single_stream if 0 in chunks else p), (name, chunks, p, b)
 
 
+
+@pytest.mark.parametrize("name", ["Flux Kontext", "SD3.5 Medium", "HiDream", "Qwen-Image", "Lumina 2"])
+def test_the_mix_patch_runs_the_model_as_the_mixed_prompt_does_and_each_joint_call_runs_three_kernels(comfy, kit,
+                                                                                                      name):
+    """The docs: Prompt Mix Attention Patch costs the model calls of sampling the mixed prompt itself (here without
+    its sampling check, so the unpatched model reads it side by side); in the positive's forwards every joint call
+    becomes three kernel calls (A's text, B's text, the image), a caption-refiner call two, image-only calls one."""
+    k = kit(name)
+    mixed = _mix(comfy, k, 0.5)
+    unchecked = [[tokens, {key: v for key, v in extra.items() if key != "hooks"}] for tokens, extra in mixed]
+    plain = _Count(comfy, k["model"])
+    patched = _Count(comfy, comfy.node("BlendspacePromptMixAttentionPatch").patch(k["model"])[0])
+    _sample(k, plain.model, unchecked, steps=3)
+    _sample(k, patched.model, mixed, steps=3)
+    assert patched.forwards == plain.forwards and sum(0 in chunks for chunks in plain.forwards) == 3
+    dm = k["model"].model.diffusion_model
+    image_only = _image_only_calls(name, dm)
+    text_only = len(dm.context_refiner) if name == "Lumina 2" else 0
+    for p, b, chunks in zip(plain.kernels, patched.kernels, plain.forwards, strict=True):
+        joint = p - image_only - text_only
+        assert b == (3 * joint + 2 * text_only + image_only if 0 in chunks else p), (name, chunks, p, b)
+
 def test_blocks_and_the_step_window_limit_the_blend(comfy, kit):
     k = kit("Flux dev")
     plain_a, b_text = _plain(k, "a"), _plain(k, "b text")
