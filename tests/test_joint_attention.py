@@ -342,3 +342,36 @@ def test_the_generic_key_bias_call_hides_keys_as_if_they_were_not_there(comfy, k
     plain = _sample(k, k["model"], k["a"], cfg=1.0)
     assert (hidden - plain).abs().max().item() < 1e-5 * plain.abs().max().item()
     assert not torch.allclose(_sample(k, k["model"], extra, cfg=1.0), plain, atol=1e-3)
+
+
+@pytest.mark.parametrize("form", ["none", "bool (B, Lq, Lk)", "float (Lq, Lk)", "float (B, H, Lq, Lk)"])
+def test_a_key_bias_joins_every_mask_form_row_by_row(comfy, form):
+    """``attention_calls.attend_with_key_bias`` on each mask form ComfyUI's kernels take: a ``-inf`` bias on two keys
+    of batch row 0 only gives row 0 as if those keys were not there, and row 1 the call as it came."""
+    import torch.nn.functional as F
+    calls = comfy.pack.nodes.runtime.attention_calls
+    g = torch.Generator().manual_seed(0)
+    b, h, lq, lk = 2, 3, 5, 7
+    q, k, v = (torch.randn(b, h, n, 4, generator=g) for n in (lq, lk, lk))
+    masks = {"none": None, "bool (B, Lq, Lk)": torch.rand(b, lq, lk, generator=g) > 0.3,
+             "float (Lq, Lk)": torch.randn(lq, lk, generator=g), "float (B, H, Lq, Lk)": torch.randn(b, h, lq, lk, generator=g)}
+    mask = masks[form]
+    if mask is not None and mask.dtype == torch.bool:
+        mask[..., 0] = True  # every query keeps a key
+
+    def kernel(q, k, v, heads, mask=None, **kwargs):
+        assert mask.dtype == q.dtype and heads == h
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask.unsqueeze(1) if mask.dim() == 3 else mask)
+    bias = torch.zeros(b, 1, lk)
+    bias[0, :, -2:] = float("-inf")
+    out = calls.attend_with_key_bias(calls.bind_attention_call(kernel, (q, k, v, h), {"mask": mask, "skip_reshape": True}),
+                                     bias)
+    if mask is None:
+        full = torch.zeros(b, h, lq, lk)
+    elif mask.dtype == torch.bool:
+        full = torch.zeros(b, 1, lq, lk).masked_fill(~mask.unsqueeze(1), float("-inf")).expand(b, h, lq, lk)
+    else:
+        full = mask.expand(b, h, lq, lk)
+    row0 = F.scaled_dot_product_attention(q[:1], k[:1, :, :-2], v[:1, :, :-2], attn_mask=full[:1, :, :, :-2])
+    row1 = F.scaled_dot_product_attention(q[1:], k[1:], v[1:], attn_mask=full[1:])
+    assert torch.allclose(out[:1], row0, atol=1e-6) and torch.allclose(out[1:], row1, atol=1e-6)
