@@ -13,7 +13,7 @@ from ..blendspace.errors import BlendspaceInputError
 from ..blendspace.latents import SIZE_MODES, slerp_latents
 from ..blendspace.prompt_bias import attention_weight_mix
 from ..blendspace.slerp import interpolation_weights, lerp, slerp
-from .runtime.joint_attention import prompt_mix_patch
+from .runtime.joint_attention import prompt_mix_patch, with_sampling_check
 
 METHODS = ("slerp", "lerp")
 LATENT_SCOPES = ("per sample", "whole batch (source)")
@@ -106,7 +106,8 @@ class SlerpConditioning:
         "concatenated and the image's attention weighs A's tokens by (1-t) and B's by t, for the T5 and LLM "
         "encoders of Flux, Chroma, SD3, HiDream, Qwen-Image and Lumina 2 (prompts of any lengths). Flux and "
         "Chroma read that weight from the conditioning itself; the other families (and Flux Kontext with "
-        "reference latents) also need 'Prompt Mix Attention Patch' on the model.")
+        "reference latents) also need 'Prompt Mix Attention Patch' on the model: without it the sampler stops with an "
+        "error naming the family, before the model runs.")
     RETURN_TYPES = ("CONDITIONING",)
     RETURN_NAMES = ("conditioning",)
     OUTPUT_TOOLTIPS = ("The mixed conditioning, one entry per entry of conditioning_a.",)
@@ -151,7 +152,8 @@ class SlerpConditioning:
         fn = _mixer(method)
         t = float(t)
         if mode == COND_MODES[2]:
-            return (attention_weight_mix(conditioning_a, conditioning_b, t, lambda a, b: fn(a, b, t, "sample")),)
+            mixed = attention_weight_mix(conditioning_a, conditioning_b, t, lambda a, b: fn(a, b, t, "sample"))
+            return (with_sampling_check(mixed),)
         per = "sample" if mode == COND_MODES[0] else "token"
         return (combine_conditionings(conditioning_a, conditioning_b,
                                       mix_tokens=lambda a, b: fn(a, b, t, per),

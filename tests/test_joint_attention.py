@@ -1,7 +1,8 @@
 """Two prompts inside joint attention on tiny random models of every covered family (current ComfyUI):
 CrossAttnInterpolate's ends, its left-to-right blend, its passes per step, blocks and step window; Slerp
-Conditioning's "attention weight" mode with and without Prompt Mix Attention Patch; refusals of the other
-families, and of the 2024 ComfyUI, before any sampling."""
+Conditioning's "attention weight" mode with and without Prompt Mix Attention Patch (refused when sampled on a family
+that needs the patch and lacks it); refusals of the other families and of a ComfyUI without the attention override,
+before any sampling (the 2024 ComfyUI has none of the covered families: there the U-Net test runs)."""
 
 from __future__ import annotations
 
@@ -75,10 +76,13 @@ def _plain(k, which: str):
 
 
 def _sample(k, model, positive, steps=1, cfg=2.0, negative=None):
+    return _sample_on(model, positive, negative or k["neg"], torch.zeros(k["case"].latent), steps, cfg)
+
+
+def _sample_on(model, positive, negative, latent, steps=1, cfg=2.0):
     import comfy.sample as sample
-    latent = torch.zeros(k["case"].latent)
     noise = sample.prepare_noise(latent, 3)
-    return sample.sample(model, noise, steps, cfg, "euler", "simple", positive, negative or k["neg"], latent, seed=3,
+    return sample.sample(model, noise, steps, cfg, "euler", "simple", positive, negative, latent, seed=3,
                          disable_pbar=True)
 
 
@@ -149,7 +153,7 @@ class _Count:
         comfy.pack.nodes.runtime.attention.add_attention_handler(self.model, "test count", self.kernel, "test")
 
     def forward(self, apply_model, args):
-        self.forwards.append(len(args["cond_or_uncond"]))
+        self.forwards.append(tuple(args["cond_or_uncond"]))
         self.kernels.append(0)
         return apply_model(args["input"], args["timestep"], **args["c"])
 
@@ -175,11 +179,33 @@ def test_model_passes_per_step_are_plain_sampling_s_and_each_joint_call_runs_two
     _sample(k, plain.model, k["a"], steps=3)
     _sample(k, blended.model, k["a"], steps=3)
     assert blended.forwards == plain.forwards and len(plain.forwards) >= 3
+    assert sum(0 in chunks for chunks in plain.forwards) == 3, "one forward per step carries the positive"
     single_stream = _image_only_calls(name, k["model"].model.diffusion_model)
     for p, b, chunks in zip(plain.kernels, blended.kernels, plain.forwards, strict=True):
-        has_positive = b != p
-        assert b == (2 * (p - single_stream) + single_stream if has_positive else p), (name, chunks, p, b)
+        assert b == (2 * (p - single_stream) + single_stream if 0 in chunks else p), (name, chunks, p, b)
 
+
+
+@pytest.mark.parametrize("name", ["Flux Kontext", "SD3.5 Medium", "HiDream", "Qwen-Image", "Lumina 2"])
+def test_the_mix_patch_runs_the_model_as_the_mixed_prompt_does_and_each_joint_call_runs_three_kernels(comfy, kit,
+                                                                                                      name):
+    """The docs: Prompt Mix Attention Patch costs the model calls of sampling the mixed prompt itself (here without
+    its sampling check, so the unpatched model reads it side by side); in the positive's forwards every joint call
+    becomes three kernel calls (A's text, B's text, the image), a caption-refiner call two, image-only calls one."""
+    k = kit(name)
+    mixed = _mix(comfy, k, 0.5)
+    unchecked = [[tokens, {key: v for key, v in extra.items() if key != "hooks"}] for tokens, extra in mixed]
+    plain = _Count(comfy, k["model"])
+    patched = _Count(comfy, comfy.node("BlendspacePromptMixAttentionPatch").patch(k["model"])[0])
+    _sample(k, plain.model, unchecked, steps=3)
+    _sample(k, patched.model, mixed, steps=3)
+    assert patched.forwards == plain.forwards and sum(0 in chunks for chunks in plain.forwards) == 3
+    dm = k["model"].model.diffusion_model
+    image_only = _image_only_calls(name, dm)
+    text_only = len(dm.context_refiner) if name == "Lumina 2" else 0
+    for p, b, chunks in zip(plain.kernels, patched.kernels, plain.forwards, strict=True):
+        joint = p - image_only - text_only
+        assert b == (3 * joint + 2 * text_only + image_only if 0 in chunks else p), (name, chunks, p, b)
 
 def test_blocks_and_the_step_window_limit_the_blend(comfy, kit):
     k = kit("Flux dev")
@@ -239,11 +265,25 @@ def test_attention_weight_mix_ends_are_exact_and_it_approaches_them(comfy, kit, 
         far, near = ((_sample(k, patched, _mix(comfy, k, t)) - end).abs().max().item() for t in ts)
         assert near < far / 4 and far < 0.1 * scale, (name, far, near, scale)
     middle = _sample(k, patched, _mix(comfy, k, 0.5))
-    alone = _sample(k, k["model"], _mix(comfy, k, 0.5))
     if name in BIASED_BY_THE_CONDITIONING:
+        alone = _sample(k, k["model"], _mix(comfy, k, 0.5))
         assert torch.equal(alone, middle), "Flux and Chroma read the weights from the conditioning"
     else:
-        assert not torch.allclose(alone, middle, atol=1e-3), "here the weights need the patch"
+        which = {"Flux Kontext": "Flux with reference latents", "SD3.5 Medium": "SD3 / SD3.5",
+                 "SD3.5 Large": "SD3 / SD3.5", "Qwen-Image-Edit": "Qwen-Image"}.get(name, name)
+        _refused_before_the_model_runs(k, k["model"], _mix(comfy, k, 0.5), f"{which} reads no attention weights.*"
+                                       "Prompt Mix Attention Patch")
+
+
+def _refused_before_the_model_runs(k, model, positive, match, latent=None):
+    """Sampling ``positive`` stops with an error matching ``match`` and the model never ran."""
+    calls = []
+    counted = model.clone()
+    counted.set_model_unet_function_wrapper(lambda apply_model, args: calls.append(1) or apply_model(
+        args["input"], args["timestep"], **args["c"]))
+    with pytest.raises(ValueError, match=match):
+        _sample(k, counted, positive) if latent is None else _sample_on(counted, positive, positive, latent)
+    assert calls == [], "refused before the first model call"
 
 
 # ---------------------------------------------------------------------------------------------- refusals
@@ -259,6 +299,18 @@ def test_other_families_are_refused_by_name_before_any_sampling(comfy, name, con
         comfy.node(XATTN).patch(model, b, "left-right", "sigmoid", 0.5, 30.0, 1.0, 1.0, 0.0, 1.0, "all")
     with pytest.raises(ValueError, match=f"does not support this model \\({label}\\)"):
         comfy.node("BlendspacePromptMixAttentionPatch").patch(model)
+    mixed = comfy.node("SlerpConditioning").mix(family.conditioning(1), b, 0.5, mode=MIX_MODE)[0]
+    _refused_before_the_model_runs(None, model, mixed, f"attention weight.*does not support this model \\({label}\\)",
+                                   torch.zeros(family.latent_shape))
+
+
+def test_an_older_comfyui_without_the_attention_override_is_refused_naming_the_version(comfy, kit, monkeypatch):
+    k = kit("Flux dev")
+    monkeypatch.setattr(comfy.pack.nodes.runtime.joint_attention, "supports_attention_override", lambda: False)
+    with pytest.raises(ValueError, match="Cross-Attention Interpolate needs a current ComfyUI for Flux"):
+        _blend(comfy, k)
+    with pytest.raises(ValueError, match="Prompt Mix Attention Patch needs a current ComfyUI for Flux"):
+        comfy.node("BlendspacePromptMixAttentionPatch").patch(k["model"])
 
 
 def test_u_net_models_keep_their_path_and_refuse_what_is_joint_only(comfy, tiny_models):
@@ -267,13 +319,8 @@ def test_u_net_models_keep_their_path_and_refuse_what_is_joint_only(comfy, tiny_
     with pytest.raises(ValueError, match="pooled_and_guidance.*joint-attention"):
         comfy.node(XATTN).patch(model, b, "left-right", "sigmoid", 0.5, 30.0, 1.0, 1.0, 0.0, 1.0, "all",
                                 pooled_and_guidance="from B")
-    patcher = comfy.node("BlendspacePromptMixAttentionPatch")
-    if comfy.pack.nodes.runtime.attention.supports_attention_override():
-        with pytest.raises(ValueError, match="does not support this model \\(SD1.x\\)"):
-            patcher.patch(model)
-    else:
-        with pytest.raises(ValueError, match="needs a current ComfyUI"):
-            patcher.patch(model)
+    with pytest.raises(ValueError, match="does not support this model \\(SD1.x\\).*on a current ComfyUI"):
+        comfy.node("BlendspacePromptMixAttentionPatch").patch(model)
 
 
 def test_the_generic_key_bias_call_hides_keys_as_if_they_were_not_there(comfy, kit):
@@ -295,3 +342,36 @@ def test_the_generic_key_bias_call_hides_keys_as_if_they_were_not_there(comfy, k
     plain = _sample(k, k["model"], k["a"], cfg=1.0)
     assert (hidden - plain).abs().max().item() < 1e-5 * plain.abs().max().item()
     assert not torch.allclose(_sample(k, k["model"], extra, cfg=1.0), plain, atol=1e-3)
+
+
+@pytest.mark.parametrize("form", ["none", "bool (B, Lq, Lk)", "float (Lq, Lk)", "float (B, H, Lq, Lk)"])
+def test_a_key_bias_joins_every_mask_form_row_by_row(comfy, form):
+    """``attention_calls.attend_with_key_bias`` on each mask form ComfyUI's kernels take: a ``-inf`` bias on two keys
+    of batch row 0 only gives row 0 as if those keys were not there, and row 1 the call as it came."""
+    import torch.nn.functional as F
+    calls = comfy.pack.nodes.runtime.attention_calls
+    g = torch.Generator().manual_seed(0)
+    b, h, lq, lk = 2, 3, 5, 7
+    q, k, v = (torch.randn(b, h, n, 4, generator=g) for n in (lq, lk, lk))
+    masks = {"none": None, "bool (B, Lq, Lk)": torch.rand(b, lq, lk, generator=g) > 0.3,
+             "float (Lq, Lk)": torch.randn(lq, lk, generator=g), "float (B, H, Lq, Lk)": torch.randn(b, h, lq, lk, generator=g)}
+    mask = masks[form]
+    if mask is not None and mask.dtype == torch.bool:
+        mask[..., 0] = True  # every query keeps a key
+
+    def kernel(q, k, v, heads, mask=None, **kwargs):
+        assert mask.dtype == q.dtype and heads == h
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask.unsqueeze(1) if mask.dim() == 3 else mask)
+    bias = torch.zeros(b, 1, lk)
+    bias[0, :, -2:] = float("-inf")
+    out = calls.attend_with_key_bias(calls.bind_attention_call(kernel, (q, k, v, h), {"mask": mask, "skip_reshape": True}),
+                                     bias)
+    if mask is None:
+        full = torch.zeros(b, h, lq, lk)
+    elif mask.dtype == torch.bool:
+        full = torch.zeros(b, 1, lq, lk).masked_fill(~mask.unsqueeze(1), float("-inf")).expand(b, h, lq, lk)
+    else:
+        full = mask.expand(b, h, lq, lk)
+    row0 = F.scaled_dot_product_attention(q[:1], k[:1, :, :-2], v[:1, :, :-2], attn_mask=full[:1, :, :, :-2])
+    row1 = F.scaled_dot_product_attention(q[1:], k[1:], v[1:], attn_mask=full[1:])
+    assert torch.allclose(out[:1], row0, atol=1e-6) and torch.allclose(out[1:], row1, atol=1e-6)

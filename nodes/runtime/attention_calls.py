@@ -5,7 +5,8 @@ technique of the kind (a reference-image dial biases reference keys the same way
 
 - :func:`bind_attention_call`: the arguments of one attention call, normalised (the families pass heads, the mask
   and ``skip_reshape`` positionally or by keyword), with :meth:`AttentionCall.attend` to run the model's own kernel
-  on any subset of the tokens, and :func:`attend_with_key_bias`, the call with a per-key bias added;
+  on any subset of the tokens, and :func:`attend_with_key_bias`, the call with a per-key bias added to whatever
+  mask the model passed (:func:`merge_key_bias`);
 - :class:`ForwardState`, :func:`add_forward_wrapper`, :func:`forward_state`: per-forward data put into
   ``transformer_options`` by a model-level (``APPLY_MODEL``) wrapper, so every attention call of that forward sees
   it, with a call counter that starts at 0 in every forward (how blocks are counted where a family has no
@@ -82,11 +83,24 @@ def bind_attention_call(call_next: Callable, args: tuple, kwargs: dict) -> Atten
     return AttentionCall(call_next, a["q"], a["k"], a["v"], a["heads"], a["mask"], options, dict(a["kwargs"]))
 
 
+def merge_key_bias(mask: torch.Tensor | None, bias: torch.Tensor) -> torch.Tensor:
+    """``mask`` (None; a bool keep-mask, True = attend; or an additive float mask) plus an additive per-key ``bias``
+    ``(B, 1, Lk)``, as one additive float mask in ``bias``'s dtype. Masks come in the forms ComfyUI's kernels take:
+    ``(Lq, Lk)`` (every row), ``(B, Lq, Lk)`` or ``(B, H, Lq, Lk)``; a 4-D mask gets the bias as ``(B, 1, 1, Lk)``, so a
+    row's bias never lands on another row or head."""
+    if mask is None:
+        return bias
+    if mask.dtype == torch.bool:
+        mask = torch.zeros(mask.shape, dtype=bias.dtype, device=bias.device).masked_fill(~mask, float("-inf"))
+    if mask.dim() == 4:
+        bias = bias.unsqueeze(1)
+    return mask.to(bias.dtype) + bias
+
+
 def attend_with_key_bias(call: AttentionCall, bias: torch.Tensor) -> torch.Tensor:
-    """The call with an additive per-key bias ``(B, 1, L)`` added to its own mask (broadcast over queries and
-    heads, which every kernel takes without a dense mask)."""
-    mask = bias if call.mask is None else call.mask + bias.to(call.mask.dtype)
-    return call.attend(call.q, call.k, call.v, mask.to(call.q.dtype))
+    """The call with an additive per-key bias ``(B, 1, L)`` added to its own mask (:func:`merge_key_bias`;
+    broadcast over queries and heads, which every kernel takes without a dense mask), in q's dtype."""
+    return call.attend(call.q, call.k, call.v, merge_key_bias(call.mask, bias.to(call.q.dtype)))
 
 
 @dataclass

@@ -60,14 +60,16 @@ def joint_family(model) -> JointFamily | None:
 
 
 def require_joint_family(model, what: str) -> JointFamily:
-    """The model's family, or a clear refusal naming it (before any sampling)."""
-    if not supports_attention_override():
-        raise BlendspaceInputError(f"{what} needs a current ComfyUI (0.3.50 or newer): this ComfyUI has no attention "
-                                   "override hook and none of the joint-attention models. Update ComfyUI.")
+    """The model's family, or a clear refusal (before any sampling) naming it, or naming the ComfyUI needed when the
+    family is covered but this ComfyUI has no attention override (an older one)."""
     family = joint_family(model)
     if family is None:
         raise BlendspaceInputError(f"{what} does not support this model ({family_name(model)}): it works on the "
-                                   f"joint-attention families {COVERED}.")
+                                   f"joint-attention families {COVERED}, on a current ComfyUI.")
+    if not supports_attention_override():
+        raise BlendspaceInputError(f"{what} needs a current ComfyUI for {family.name} (one whose attention calls take "
+                                   "the optimized_attention_override hook, as 0.3.64 does): this ComfyUI has none. "
+                                   "Update ComfyUI.")
     return family
 
 
@@ -394,6 +396,53 @@ def prompt_mix_patch(model):
         return mix.cond_batch(executor, *args)
 
     return _install(model, MIX_KEY, family, handler, make_state, cond_batch, what)
+
+
+MIX_MODE_NAME = "Slerp Conditioning's mode 'attention weight (joint attention)'"
+CHECK_KEY = "blendspace_prompt_mix_check"
+_CHECK_HOOK: list = []
+"""The one hook group :func:`with_sampling_check` attaches (one object, so two checked conditionings still batch)."""
+
+
+def with_sampling_check(conditioning: list) -> list:
+    """``conditioning`` (Slerp Conditioning's attention-weight mix) with a ComfyUI hook (``comfy.hooks``, the way core's
+    hook nodes put LoRAs and wrappers on a prompt) on its mixed entries: its ``CALC_COND_BATCH`` wrapper,
+    :func:`check_mix_applied`, stops the sampler before the model first runs when the model would read the mixed
+    prompt without its weights. Returned as it is where nothing is mixed (t = 0 or 1) and on a ComfyUI without
+    hooks (the 2024 one, which has none of the joint-attention families)."""
+    try:
+        import comfy.hooks as hooks
+        from comfy.patcher_extension import WrappersMP
+    except ImportError:
+        return conditioning
+    if not any(MARKER in entry[1] for entry in conditioning):
+        return conditioning
+    if not _CHECK_HOOK:
+        group = hooks.HookGroup()
+        group.add(hooks.TransformerOptionsHook({"wrappers": {WrappersMP.CALC_COND_BATCH: {CHECK_KEY: [check_mix_applied]}}}))
+        _CHECK_HOOK.append(group)
+    return hooks.set_hooks_for_conditioning(conditioning, _CHECK_HOOK[0])
+
+
+def check_mix_applied(executor, base_model, conds, x_in, timestep, model_options):
+    """The sampling-time check of a mixed prompt (``CALC_COND_BATCH`` wrapper): refuses, naming the family, a model
+    outside :data:`COVERED`, and a model whose family reads no weights from the conditioning (SD3 / SD3.5, HiDream,
+    Qwen-Image, Lumina 2; Flux Kontext with reference latents) when Prompt Mix Attention Patch is not on it."""
+    markers = [e[MARKER] for entries in conds if entries for e in entries if MARKER in e]
+    if markers:
+        from comfy.patcher_extension import WrappersMP
+        family = joint_family(base_model)
+        if family is None:
+            raise BlendspaceInputError(f"{MIX_MODE_NAME} does not support this model ({family_name(base_model)}): it "
+                                       f"mixes prompts in the joint attention of {COVERED}. Use mode 'whole tensor "
+                                       "(source)' or 'per token'.")
+        wrappers = model_options.get("transformer_options", {}).get("wrappers", {})
+        if MIX_KEY not in wrappers.get(WrappersMP.CALC_COND_BATCH, {}) and any(_uses_patch(family, m) for m in markers):
+            which = "Flux with reference latents" if family.name == "Flux" else family.name
+            raise BlendspaceInputError(f"{MIX_MODE_NAME}: {which} reads no attention weights from the conditioning, so "
+                                       "the model needs Prompt Mix Attention Patch: put it between the model loader and "
+                                       "the sampler (without it the prompts would be read side by side, t ignored).")
+    return executor(base_model, conds, x_in, timestep, model_options)
 
 
 def two_prompt_route(model, what: str) -> str:
