@@ -109,7 +109,8 @@ def test_every_workflow_names_its_source_by_project_and_keeps_seeds_fixed():
 
 
 FOLDERS = {"CheckpointLoaderSimple": {"checkpoints"}, "CLIPVisionLoader": {"clip_vision"}, "VAELoader": {"vae"},
-           "UNETLoader": {"diffusion_models"}, "DualCLIPLoader": {"text_encoders"}, "StyleModelLoader": {"style_models"},
+           "UNETLoader": {"diffusion_models"}, "DualCLIPLoader": {"text_encoders"}, "CLIPLoader": {"text_encoders"},
+           "StyleModelLoader": {"style_models"},
            "BlendspaceOpenClipLoader": {"open_clip"}}
 PUBLISHERS = ("https://huggingface.co/", "https://github.com/madebyollin/", "https://download.pytorch.org/")
 
