@@ -97,3 +97,63 @@ def chain_block_replace(model, kind: str, keys: list[tuple], make_replace: Calla
     existing = dict(model.model_options.get("transformer_options", {}).get("patches_replace", {}).get(kind, {}))
     for key in keys:
         model.set_model_patch_replace(make_replace(existing.get(key)), kind, key[0], key[1])
+
+
+# ---------------------------------------------------------------------------------------------- per-key biases
+# Generic pieces for handlers that bias attention per key (the reference dial; a two-prompt blend in joint
+# attention can share them): the call's arguments by name, and a handler that adds a (batch, 1, keys) bias.
+
+ATTENTION_ALIASES = {"query": "q", "key": "k", "value": "v"}
+"""Keyword names some kernels give q, k and v (``attention_sub_quad``)."""
+
+
+def _attention_call(q, k, v, heads, mask=None, attn_precision=None, skip_reshape=False, skip_output_reshape=False,
+                    **kwargs):
+    """The parameter order every ComfyUI attention kernel shares (``comfy/ldm/modules/attention.py``)."""
+
+
+def bind_attention_args(args: tuple, kwargs: dict) -> dict:
+    """One attention call's arguments by name (``q k v heads mask attn_precision skip_reshape
+    skip_output_reshape`` and every other keyword, ``transformer_options`` included), however the model passed
+    them: heads and mask are positional in some families and keywords in others."""
+    import inspect
+    kwargs = {ATTENTION_ALIASES.get(name, name): value for name, value in kwargs.items()}
+    bound = inspect.signature(_attention_call).bind(*args, **kwargs)
+    bound.apply_defaults()
+    named = dict(bound.arguments)
+    return {**named, **named.pop("kwargs")}
+
+
+def attention_key_count(call: dict) -> int:
+    """Number of keys of a bound call: ``k`` is ``(batch, heads, keys, dim)`` with ``skip_reshape``, else
+    ``(batch, keys, heads·dim)``."""
+    k = call["k"]
+    return int(k.shape[-2] if call["skip_reshape"] else k.shape[1])
+
+
+def merge_key_bias(mask, bias):
+    """``mask`` (None, a bool keep-mask or an additive float mask of 2, 3 or 4 dims) plus a per-key additive
+    ``bias`` of shape ``(batch, 1, keys)``, as one additive float mask every kernel broadcasts over queries and
+    heads."""
+    import torch
+    if mask is None:
+        return bias
+    if mask.dtype == torch.bool:
+        mask = torch.zeros(mask.shape, dtype=bias.dtype, device=bias.device).masked_fill(~mask, float("-inf"))
+    if mask.dim() == 4:
+        bias = bias.unsqueeze(1)
+    return mask.to(bias.dtype) + bias
+
+
+def key_bias_handler(bias_for: Callable[[dict], object]) -> Handler:
+    """A dispatcher handler that adds ``bias_for(call)`` (a ``(batch, 1, keys)`` tensor in q's dtype, or None to
+    leave the call alone) to the attention mask of each call; ``call`` is :func:`bind_attention_args`'s dict."""
+    def handler(call_next, *args, **kwargs):
+        call = bind_attention_args(args, kwargs)
+        bias = bias_for(call)
+        if bias is None:
+            return call_next(*args, **kwargs)
+        call["mask"] = merge_key_bias(call["mask"], bias)
+        q, k, v, heads = (call.pop(name) for name in ("q", "k", "v", "heads"))
+        return call_next(q, k, v, heads, **call)
+    return handler
