@@ -973,7 +973,7 @@ def readme_table(workflows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-# --- issue #24: two references, one dial (Flux Kontext, Qwen-Image-Edit) ---------------------------------------
+# --- two references, one dial (Flux Kontext, Qwen-Image-Edit) ------------------------------------------------
 
 KONTEXT = "flux1-kontext-dev.safetensors"
 QWEN_EDIT = "qwen_image_edit_2509_fp8_e4m3fn.safetensors"
@@ -1046,8 +1046,9 @@ def kontext_two_reference_mix(g: UIGraph) -> str:
                             "latent_image": (pair.latent, 0)})
     decoded = g.add("VAEDecode", inputs={"samples": (sampled, 0), "vae": (pair.vae, 0)})
     g.add("SaveImage", {"filename_prefix": "Blendspace/kontext_reference_mix"}, inputs={"images": (decoded, 0)})
-    return ("Seed 000's continuous two-image mix on Flux Kontext's references (issue #24): two photos scaled to "
-            "1024x1024, chained with ReferenceLatent (offset layout; index and uxo/uno work too), Flux guidance 2.5, "
+    return ("The diffusers images-mixing pipeline's continuous two-image mix, on Flux Kontext's references: two "
+            "photos scaled to 1024x1024, chained with ReferenceLatent (offset layout; index and uxo/uno work too), "
+            "Flux guidance 2.5, "
             "Mix Two References at weight 0.35 (0 = reference A only, 1 = B only, both exactly core's one-reference "
             "results; 0.5 = core's two-reference result), strengths 1; Kontext dev, 20 Euler steps (simple), CFG 1, "
             "negative zeroed, 1024x1024, seed 42. Files: diffusion_models/flux1-kontext-dev.safetensors, "
@@ -1081,8 +1082,8 @@ def qwen_image_edit_two_image_mix(g: UIGraph) -> str:
                     inputs={"model": (mix, 0), "positive": (mix, 1), "negative": (mix, 2), "latent_image": (latent, 0)})
     decoded = g.add("VAEDecode", inputs={"samples": (sampled, 0), "vae": (vae, 0)})
     g.add("SaveImage", {"filename_prefix": "Blendspace/qwen_edit_reference_mix"}, inputs={"images": (decoded, 0)})
-    return ("Seed 000's continuous two-image mix on Qwen-Image-Edit-2509 (issue #24): the prompt and the empty "
-            "negative encoded with both images (TextEncodeQwenImageEditPlus), and each again with image A only "
+    return ("The diffusers images-mixing pipeline's continuous two-image mix, on Qwen-Image-Edit-2509: the prompt "
+            "and the empty negative encoded with both images (TextEncodeQwenImageEditPlus), and each again with image A only "
             "(picture 1) and image B only (picture 2) so both ends are exact: Mix Two References at weight 0.35 "
             "blends the references and the encodings (0 = the image-A-only workflow, 1 = the image-B-only one, 0.5 = "
             "both images as core samples them). ModelSamplingAuraFlow shift 3, 20 Euler steps (simple), CFG 2.5 "
@@ -1100,8 +1101,8 @@ def reference_morph_gif(g: UIGraph) -> str:
     decoded = g.add("VAEDecode", inputs={"samples": (frames, 0), "vae": (pair.vae, 0)})
     g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": "Blendspace/reference_morph", "frame_duration_ms": 400,
                                         "ping_pong": True}, inputs={"images": (decoded, 0)})
-    return ("Seed 003's morph GIF over seed 000's two-image mix, on Flux Kontext's references (issue #24): the "
-            "Reference Sweep renders weight 0, 0.125, ..., 1 (9 frames) from one seed, the first frame exactly "
+    return ("The img2img blog post's morph GIF over the images-mixing pipeline's two-image mix, on Flux Kontext's "
+            "references: the Reference Sweep renders weight 0, 0.125, ..., 1 (9 frames) from one seed, the first frame exactly "
             "core's result with reference A only, the middle one with both, the last with B only; Save Animated GIF "
             "at 400 ms a frame, ping-pong. Kontext dev, two photos scaled to 1024x1024 (offset layout), Flux "
             "guidance 2.5, 20 Euler steps (simple), CFG 1, negative zeroed, 1024x1024, seed 42. Needs a current "
@@ -1117,4 +1118,4 @@ REFERENCE_WORKFLOWS = {
 WORKFLOWS.update(REFERENCE_WORKFLOWS)
 NEEDS_CURRENT_COMFYUI = NEEDS_CURRENT_COMFYUI | frozenset(REFERENCE_WORKFLOWS)
 CURRENT_COMFYUI_REASON = "needs a current ComfyUI (Flux, Kontext and Qwen-Image-Edit nodes)"
-SOURCES["edit"] = "seeds 000 and 003 on edit models' references"
+SOURCES["edit"] = "the diffusers images-mixing pipeline and the img2img blog post, on edit models"

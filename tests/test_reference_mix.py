@@ -152,6 +152,34 @@ def test_bias_and_moved_positions_reproduce_the_reference_removed(edit, comfy):
     assert (out - edit.core(edit.refs[1:2])).abs().max() < 1e-4
 
 
+def test_the_key_bias_handler_reads_every_call_form_and_counts_a_block_m_times(comfy):
+    """The generic handler (``runtime/attention.py``) on ComfyUI's SDPA kernel: however heads, the mask and
+    ``skip_reshape`` are passed, a −inf bias on the last keys equals the call without them, a bias log 2 equals
+    those keys given twice, and a bool mask already on the call is kept."""
+    from comfy.ldm.modules import attention as kernels
+    attention = comfy.pack.nodes.runtime.attention
+    kernel = getattr(kernels.attention_pytorch, "__wrapped__", kernels.attention_pytorch)
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 6, 4, generator=g) for _ in range(3))
+    bias = torch.zeros(2, 1, 6)
+    bias[..., 4:] = float("-inf")
+    handler = attention.key_bias_handler(lambda call: bias if call.key_count == 6 else None)
+    without = kernel(q, k[:, :, :4], v[:, :, :4], 2, skip_reshape=True)
+    assert torch.allclose(handler(kernel, q, k, v, 2, skip_reshape=True), without, atol=1e-6)
+    assert torch.allclose(handler(kernel, q, k, v, 2, None, None, True), without, atol=1e-6), "mask positional"
+    flat = [t.transpose(1, 2).reshape(2, 6, 8) for t in (q, k, v)]
+    assert torch.allclose(handler(kernel, *flat, heads=2), without, atol=1e-6), "(batch, tokens, heads·dim) inputs"
+    twice = attention.key_bias_handler(lambda call: torch.cat([torch.zeros(2, 1, 4), torch.full((2, 1, 2), 0.6931472)], -1))
+    doubled = kernel(q, torch.cat([k, k[:, :, 4:]], 2), torch.cat([v, v[:, :, 4:]], 2), 2, skip_reshape=True)
+    assert torch.allclose(twice(kernel, q, k, v, 2, skip_reshape=True), doubled, atol=1e-5)
+    keep = torch.ones(2, 1, 6, dtype=torch.bool)
+    keep[..., 0] = False
+    dropped = kernel(q, k[:, :, 1:4], v[:, :, 1:4], 2, skip_reshape=True)
+    assert torch.allclose(handler(kernel, q, k, v, 2, mask=keep, skip_reshape=True), dropped, atol=1e-6)
+    untouched = attention.key_bias_handler(lambda call: None)
+    assert torch.equal(untouched(kernel, q, k, v, 2, skip_reshape=True), kernel(q, k, v, 2, skip_reshape=True))
+
+
 # ---------------------------------------------------------------------------------------------- positions
 
 def _capture_flux_ids(setup, refs):
@@ -175,7 +203,7 @@ def test_flux_position_rules_are_the_models_own(comfy, method):
     ours = torch.cat([math.token_ids(s, p) for s, p in zip(SIZES, layout, strict=True)])
     assert torch.equal(ids[16:], ours.to(ids.dtype))
     state = comfy.pack.nodes.runtime.reference_state
-    moved = state.ForwardState(state.DialTag("flux", ((0, 0.0),)), (1, 16, 8, 8), 256, [(1, 16, *s) for s in SIZES],
+    moved = state.DialForward(state.DialTag("flux", ((0, 0.0),)), (1, 16, 8, 8), 256, [(1, 16, *s) for s in SIZES],
                                method).flux_post_input({"img_ids": ids.unsqueeze(0)})["img_ids"][0]
     alone = _capture_flux_ids(setup, setup.refs[1:])
     assert torch.equal(moved[16:16 + 24], ids[16:16 + 24]) and torch.equal(moved[16 + 24:], alone[16:])
@@ -200,7 +228,7 @@ def test_qwen_rotary_rows_are_the_models_own(comfy, method):
         return seen[0]
     pair, alone = capture(setup.refs[:2]), capture(setup.refs[1:2])
     text = setup.prompt[0][0].shape[1]
-    forward = state.ForwardState(state.DialTag("qwen", ((0, 0.0),)), (1, 16, 1, 8, 8), text,
+    forward = state.DialForward(state.DialTag("qwen", ((0, 0.0),)), (1, 16, 1, 8, 8), text,
                                  [(1, 16, 1, *s) for s in SIZES[:2]], method)
     spliced = forward.qwen_pe(pair, setup.model.model.diffusion_model.pe_embedder)
     head = text + 16 + 24
@@ -320,6 +348,7 @@ def test_bad_input_is_refused_before_sampling(comfy, kontext):
         (dict(reference_b=1), "both 1"),
         (dict(conditioning_a_only=kontext.cond([a])), "only Qwen-Image-Edit"),
         (dict(start_percent=0.6, end_percent=0.4), "must be below end_percent"),
+        (dict(conditioning=kontext.mix(0.3)[1]), "comes from Mix Two References already"),
     ]
     for changes, message in cases:
         args = dict(model=kontext.model, conditioning=kontext.cond([a, b]), negative=kontext.negative, weight=0.3,

@@ -12,6 +12,7 @@ another pack had put there before, then ComfyUI's kernel. The 2024 ComfyUI has n
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ...blendspace.errors import BlendspaceInputError
 
@@ -100,41 +101,69 @@ def chain_block_replace(model, kind: str, keys: list[tuple], make_replace: Calla
 
 
 # ---------------------------------------------------------------------------------------------- per-key biases
-# Generic pieces for handlers that bias attention per key (the reference dial; a two-prompt blend in joint
-# attention can share them): the call's arguments by name, and a handler that adds a (batch, 1, keys) bias.
-
-ATTENTION_ALIASES = {"query": "q", "key": "k", "value": "v"}
-"""Keyword names some kernels give q, k and v (``attention_sub_quad``)."""
+# Generic pieces for handlers that act on one attention call (the reference dial; the joint-attention prompt blend
+# has the same pieces under the same names, to be one module when both are in): the call's arguments by name, the
+# rest of the chain run on them, and a handler that adds a (batch, 1, keys) bias to every call it is asked to.
 
 
-def _attention_call(q, k, v, heads, mask=None, attn_precision=None, skip_reshape=False, skip_output_reshape=False,
-                    **kwargs):
-    """The parameter order every ComfyUI attention kernel shares (``comfy/ldm/modules/attention.py``)."""
+def _kernel_signature(q, k, v, heads, mask=None, attn_precision=None, skip_reshape=False, skip_output_reshape=False,
+                      **kwargs):
+    """The parameters every ComfyUI attention kernel takes, in order (``comfy/ldm/modules/attention.py``;
+    ``attention_sub_quad`` names the first three ``query, key, value``, which no model passes by keyword)."""
 
 
-def bind_attention_args(args: tuple, kwargs: dict) -> dict:
-    """One attention call's arguments by name (``q k v heads mask attn_precision skip_reshape
-    skip_output_reshape`` and every other keyword, ``transformer_options`` included), however the model passed
-    them: heads and mask are positional in some families and keywords in others."""
+@dataclass
+class AttentionCall:
+    """One attention call as the model made it: ``q``/``k``/``v``, the kernel's options (``attn_precision``,
+    ``skip_reshape``, ``skip_output_reshape``) and every other keyword (``transformer_options``, ComfyUI's
+    ``_inside_attn_wrapper``) kept as received; ``call_next`` is the rest of the dispatcher's chain."""
+
+    call_next: Callable
+    q: object
+    k: object
+    v: object
+    heads: int
+    mask: object
+    options: dict
+    rest: dict
+
+    @property
+    def seq_dim(self) -> int:
+        """Where the tokens are in q/k/v: ``(B, H, L, D)`` with ``skip_reshape``, else ``(B, L, H·D)``."""
+        return 2 if self.options.get("skip_reshape") else 1
+
+    @property
+    def key_count(self) -> int:
+        """Number of keys (tokens of ``k``)."""
+        return int(self.k.shape[self.seq_dim])
+
+    @property
+    def transformer_options(self) -> dict:
+        return self.rest.get("transformer_options") or {}
+
+    def attend(self, q, k, v, mask):
+        """The rest of the attention chain (ComfyUI's kernel) on these tensors, with this call's options."""
+        return self.call_next(q, k, v, self.heads, mask=mask, **self.options, **self.rest)
+
+    def run_as_received(self):
+        return self.attend(self.q, self.k, self.v, self.mask)
+
+
+def bind_attention_call(call_next: Callable, args: tuple, kwargs: dict) -> AttentionCall:
+    """Normalise one call received by a handler (``handler(call_next, *args, **kwargs)``): heads, the mask and
+    ``skip_reshape`` come positionally in some families and by keyword in others."""
     import inspect
-    kwargs = {ATTENTION_ALIASES.get(name, name): value for name, value in kwargs.items()}
-    bound = inspect.signature(_attention_call).bind(*args, **kwargs)
+    bound = inspect.signature(_kernel_signature).bind(*args, **kwargs)
     bound.apply_defaults()
-    named = dict(bound.arguments)
-    return {**named, **named.pop("kwargs")}
-
-
-def attention_key_count(call: dict) -> int:
-    """Number of keys of a bound call: ``k`` is ``(batch, heads, keys, dim)`` with ``skip_reshape``, else
-    ``(batch, keys, heads·dim)``."""
-    k = call["k"]
-    return int(k.shape[-2] if call["skip_reshape"] else k.shape[1])
+    a = bound.arguments
+    options = {name: a[name] for name in ("attn_precision", "skip_reshape", "skip_output_reshape")}
+    return AttentionCall(call_next, a["q"], a["k"], a["v"], a["heads"], a["mask"], options, dict(a["kwargs"]))
 
 
 def merge_key_bias(mask, bias):
-    """``mask`` (None, a bool keep-mask or an additive float mask of 2, 3 or 4 dims) plus a per-key additive
+    """``mask`` (None, a bool keep-mask or an additive float mask of 2, 3 or 4 dims) plus an additive per-key
     ``bias`` of shape ``(batch, 1, keys)``, as one additive float mask every kernel broadcasts over queries and
-    heads."""
+    heads (a 4-D mask gets the bias as ``(batch, 1, 1, keys)``)."""
     import torch
     if mask is None:
         return bias
@@ -145,15 +174,19 @@ def merge_key_bias(mask, bias):
     return mask.to(bias.dtype) + bias
 
 
-def key_bias_handler(bias_for: Callable[[dict], object]) -> Handler:
-    """A dispatcher handler that adds ``bias_for(call)`` (a ``(batch, 1, keys)`` tensor in q's dtype, or None to
-    leave the call alone) to the attention mask of each call; ``call`` is :func:`bind_attention_args`'s dict."""
+def attend_with_key_bias(call: AttentionCall, bias):
+    """The call with an additive per-key bias ``(B, 1, L)`` added to its own mask (broadcast over queries and
+    heads, which every kernel takes without a dense mask), in q's dtype."""
+    return call.attend(call.q, call.k, call.v, merge_key_bias(call.mask, bias.to(call.q.dtype)))
+
+
+def key_bias_handler(bias_for: Callable[[AttentionCall], object]) -> Handler:
+    """A dispatcher handler that adds ``bias_for(call)`` (a ``(batch, 1, keys)`` tensor, or None to leave the call
+    as it came) to each attention call's mask."""
     def handler(call_next, *args, **kwargs):
-        call = bind_attention_args(args, kwargs)
+        call = bind_attention_call(call_next, args, kwargs)
         bias = bias_for(call)
         if bias is None:
             return call_next(*args, **kwargs)
-        call["mask"] = merge_key_bias(call["mask"], bias)
-        q, k, v, heads = (call.pop(name) for name in ("q", "k", "v", "heads"))
-        return call_next(q, k, v, heads, **call)
+        return attend_with_key_bias(call, bias)
     return handler

@@ -8,7 +8,7 @@ What the node hands back:
   ``start_percent`` / ``end_percent`` (core's ConditioningSetTimestepRange): the dialled entries inside, the
   given ones outside;
 - a model clone with an ``APPLY_MODEL`` wrapper that turns the tag into the call's
-  :class:`~.reference_state.ForwardState`, the per-key bias handler in the attention dispatcher and, where the
+  :class:`~.reference_state.DialForward`, the per-key bias handler in the attention dispatcher and, where the
   references move, Flux's ``post_input`` patch (added per call) or Qwen-Image's dit block replacement.
 
 When no entry needs the dial (the ends, strengths 0 or 1) the model comes back unpatched and the conditionings
@@ -32,9 +32,9 @@ from ...blendspace.reference_mix import (
     slerp_prompt_weights,
     slerp_references,
 )
-from .attention import add_attention_handler, attention_key_count, chain_block_replace, key_bias_handler
+from .attention import AttentionCall, add_attention_handler, chain_block_replace, key_bias_handler
 from .model_facts import family_id, family_name, latent_channels
-from .reference_state import STATE_KEY, TAG_KEY, DialTag, ForwardState
+from .reference_state import STATE_KEY, TAG_KEY, DialForward, DialTag
 
 WHAT = "Mix Two References"
 FAMILIES = {"Flux": "flux", "FluxSchnell": "flux", "FluxInpaint": "flux", "QwenImage": "qwen", "Omnigen2": "omnigen2"}
@@ -128,6 +128,14 @@ def _check_only(cond, only, name: str, pair: tuple[int, int], dropped: int) -> N
                 f"expected {expected}: the same prompt encoded with only image {letter}.")
 
 
+def _check_not_dialled(conds: dict) -> None:
+    """No input has been through the dial already: a second dial would replace the first one's biases."""
+    for name, cond in conds.items():
+        if any(TAG_KEY in entry[1].get("model_conds", {}) for entry in cond or []):
+            raise BlendspaceInputError(f"{name} comes from Mix Two References already: connect the conditioning from "
+                                       "before that node (one dial per pair of references).")
+
+
 def check_inputs(model, conds: dict, dial: Dial) -> str:
     """Every check before any work; returns the family kind. ``conds`` maps input names to conditionings
     (``conditioning`` and ``negative`` required, the ``*_only`` ones may be None)."""
@@ -140,6 +148,7 @@ def check_inputs(model, conds: dict, dial: Dial) -> str:
     if not dial.window[0] < dial.window[1]:
         raise BlendspaceInputError(f"start_percent ({dial.window[0]}) must be below end_percent ({dial.window[1]}).")
     reference_multipliers(dial.weight, dial.strength_a, dial.strength_b)
+    _check_not_dialled(conds)
     _check_pair(conds["conditioning"], "conditioning", dial.pair, latent_channels(model))
     for main, (a_name, b_name) in ONLY_INPUTS.items():
         for name, dropped in ((a_name, 1), (b_name, 0)):  # A-only lacks the pair's B (index 1), B-only its A
@@ -250,13 +259,13 @@ def mix_conditioning(cond, a_only, b_only, dial: Dial, family: str, model) -> tu
 # ---------------------------------------------------------------------------------------------- the model
 
 def _apply_model_wrapper(executor, x, t, c_concat, c_crossattn, control, transformer_options, **kwargs):
-    """``APPLY_MODEL`` wrapper: a tagged call gets its :class:`ForwardState` in ``transformer_options`` (and, on
+    """``APPLY_MODEL`` wrapper: a tagged call gets its :class:`DialForward` in ``transformer_options`` (and, on
     Flux, the ``post_input`` patch that moves the references' ids)."""
     tag = kwargs.pop(TAG_KEY, None)
     if tag is None:
         return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
     refs = kwargs.get("ref_latents") or []
-    state = ForwardState(tag, tuple(x.shape), int(c_crossattn.shape[1]), [tuple(r.shape) for r in refs],
+    state = DialForward(tag, tuple(x.shape), int(c_crossattn.shape[1]), [tuple(r.shape) for r in refs],
                          kwargs.get("ref_latents_method"))
     options = dict(transformer_options)
     options[STATE_KEY] = state
@@ -267,11 +276,11 @@ def _apply_model_wrapper(executor, x, t, c_concat, c_crossattn, control, transfo
     return executor(x, t, c_concat, c_crossattn, control, options, **kwargs)
 
 
-def _bias_for(call: dict):
-    state = (call.get("transformer_options") or {}).get(STATE_KEY)
+def _bias_for(call: AttentionCall):
+    state = call.transformer_options.get(STATE_KEY)
     if state is None:
         return None
-    return state.bias(attention_key_count(call), int(call["q"].shape[0]), call["q"].dtype, call["q"].device)
+    return state.bias(call.key_count, int(call.q.shape[0]), call.q.dtype, call.q.device)
 
 
 def _qwen_block_patch(embedder):

@@ -1,5 +1,5 @@
 """The reference dial inside one model call: what a tagged conditioning asks for (:class:`DialTag`), and what it
-means for the call at hand (:class:`ForwardState`): the per-key bias of the joint attention and the moved
+means for the call at hand (:class:`DialForward`): the per-key bias of the joint attention and the moved
 position ids of the references (Flux through its ``post_input`` patch, Qwen-Image through its ``pe`` in the dit
 block replacement). The math is ``blendspace/reference_mix.py``; see
 docs/techniques.md, "Reference mixing on edit models"."""
@@ -25,7 +25,7 @@ from ...blendspace.reference_mix import (
 TAG_KEY = "blendspace_reference_mix"
 """The extra model input (a ``CONDConstant`` in the conditioning's ``model_conds``) that carries the tag."""
 STATE_KEY = "blendspace_reference_mix"
-"""The ``transformer_options`` key of the current call's :class:`ForwardState`."""
+"""The ``transformer_options`` key of the current call's :class:`DialForward`."""
 DEFAULT_METHODS = {"flux": "offset", "qwen": "index", "omnigen2": "none"}
 """The reference layout each family uses when the conditioning names none."""
 
@@ -41,7 +41,7 @@ class DialTag:
     segments: tuple[tuple[int, float], ...] = ()
 
 
-class ForwardState:
+class DialForward:
     """The dial for one model call: the image's and references' token counts, the per-key bias and the moved
     position ids (None where nothing moves)."""
 
