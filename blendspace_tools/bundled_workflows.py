@@ -984,7 +984,7 @@ MODEL_FILES = {  # file -> (download URL, models/ folder), as ComfyUI's own temp
     KONTEXT: (f"{HF}/black-forest-labs/FLUX.1-Kontext-dev/resolve/main/{KONTEXT}", "diffusion_models"),
     FLUX_CLIP_L: (f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/{FLUX_CLIP_L}", "text_encoders"),
     FLUX_T5: (f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/{FLUX_T5}", "text_encoders"),
-    FLUX_VAE: (f"{HF}/Comfy-Org/Lumina_Image_2.0_Repackaged/resolve/main/split_files/vae/{FLUX_VAE}", "vae"),
+    FLUX_VAE: (f"{HF}/black-forest-labs/FLUX.1-dev/resolve/main/{FLUX_VAE}", "vae"),
     QWEN_EDIT: (f"{HF}/Comfy-Org/Qwen-Image-Edit_ComfyUI/resolve/main/split_files/diffusion_models/{QWEN_EDIT}",
                 "diffusion_models"),
     QWEN_TE: (f"{HF}/Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files/text_encoders/{QWEN_TE}", "text_encoders"),
@@ -1113,9 +1113,10 @@ REFERENCE_WORKFLOWS = {
     "kontext_two_reference_mix": (kontext_two_reference_mix, "Two references, one dial, on Flux Kontext", "edit"),
     "qwen_image_edit_two_image_mix": (qwen_image_edit_two_image_mix,
                                       "Two images, one dial, on Qwen-Image-Edit (exact ends)", "edit"),
-    "reference_morph_gif": (reference_morph_gif, "Reference morph GIF: the dial swept from A to B", "edit"),
+    "reference_morph_gif": (reference_morph_gif, "Reference morph GIF: the dial swept from A to B", "edit morph"),
 }
 WORKFLOWS.update(REFERENCE_WORKFLOWS)
 NEEDS_CURRENT_COMFYUI = NEEDS_CURRENT_COMFYUI | frozenset(REFERENCE_WORKFLOWS)
 CURRENT_COMFYUI_REASON = "needs a current ComfyUI (Flux, Kontext and Qwen-Image-Edit nodes)"
-SOURCES["edit"] = "the diffusers images-mixing pipeline and the img2img blog post, on edit models"
+SOURCES["edit"] = "the diffusers images-mixing pipeline, on edit models' references"
+SOURCES["edit morph"] = "the img2img blog post's morph over the images-mixing pipeline, on edit models' references"
