@@ -38,9 +38,13 @@ def dial_inputs() -> dict:
 def optional_inputs() -> dict:
     """Which two references, and the one-image encodings of a Qwen-Image-Edit prompt for exact ends."""
     def only(which: str, prompt: str) -> tuple:
-        return ("CONDITIONING", {"tooltip": f"Qwen-Image-Edit only: the same {prompt} encoded with only image "
-                                            f"{which} (TextEncodeQwenImageEditPlus). Its images sit inside the prompt, "
-                                            f"so the {'A' if which == 'B' else 'B'} end is exact only with it."})
+        end = "0" if which == "A" else "1"
+        return ("CONDITIONING", {"tooltip": f"The {prompt} with only reference {which}, for the weight-{end} end. "
+                                            "Qwen-Image-Edit: the same prompt encoded with only image "
+                                            f"{which} (TextEncodeQwenImageEditPlus); its images sit inside the prompt, "
+                                            "so that end is exact only with it. Flux Kontext (optional): a prompt of "
+                                            f"its own for {which}'s end, with only reference {which} attached; the "
+                                            "dial blends the prompts too."})
     return {
         "reference_a": ("INT", {"default": 1, "min": 1, "max": 16,
                                 "tooltip": "Which reference is A (1 = the first one attached). Others pass through."}),

@@ -311,6 +311,28 @@ def test_qwen_one_image_encodings_make_the_ends_exact_and_keep_them_continuous(q
         "without them the A end is the prompt as given with A's latent only"
 
 
+def test_kontext_takes_a_prompt_of_its_own_for_each_end(kontext):
+    """On Flux Kontext the one-image encodings are optional: given (here other prompts, each with its one
+    reference), each end is exactly core's sampling of it, and next to the ends the dial is close to it."""
+    a, b = kontext.refs[:2]
+    make = kontext.comfy.tiny.kontext_conditioning
+    a_only, b_only = kontext.cond([a], base=make(11)), kontext.cond([b], base=make(12))
+    extra = {"conditioning_a_only": a_only, "conditioning_b_only": b_only}
+    ra, rb = kontext.sample(kontext.model, a_only), kontext.sample(kontext.model, b_only)
+    assert torch.equal(kontext.mixed(0.0, **extra), ra) and torch.equal(kontext.mixed(1.0, **extra), rb)
+    assert torch.equal(kontext.mixed(0.5, **extra), kontext.core([a, b]))
+    scale = _dist(ra, rb)
+    assert _dist(kontext.mixed(1e-4, **extra), ra) < 1e-2 * scale
+    assert _dist(kontext.mixed(1 - 1e-4, **extra), rb) < 1e-2 * scale
+
+
+def test_references_not_encoded_for_the_model_are_refused(qwen):
+    """A Flux VAE's 4-D latent on Qwen-Image (which reads 5-D video-format latents) would fail mid-sampling."""
+    a, b = qwen.refs[:2]
+    with _refused(r"reference B is a latent of shape \(1, 16, 10, 6\) but the model reads 5-D latents"):
+        qwen.mix(0.3, refs=[a, b[:, :, 0]])
+
+
 def test_sweep_renders_the_dial_from_one_seed(comfy, kontext):
     a, b = kontext.refs[:2]
     sweep = comfy.node("BlendspaceReferenceSweep")
@@ -333,6 +355,8 @@ def test_omnigen2_ends_are_exact_where_no_hook_reaches_its_positions(comfy):
     assert torch.equal(setup.mixed(0.5), setup.core([a, b])) and torch.equal(setup.mixed(0.5, 0.0), setup.core([b]))
     middle = setup.mixed(0.25)
     assert torch.isfinite(middle).all() and not torch.allclose(middle, setup.core([a, b]), atol=1e-4)
+    with _refused("cannot blend two encodings"):
+        setup.mix(0.3, conditioning_a_only=setup.cond([a]))
 
 
 # ---------------------------------------------------------------------------------------------- refusals
@@ -346,7 +370,7 @@ def test_bad_input_is_refused_before_sampling(comfy, kontext):
         (dict(conditioning=kontext.cond([a, b[:, :4]])), "reference A has 16 channels and reference B 4"),
         (dict(conditioning=kontext.cond([a[:, :4], b[:, :4]])), "the model works on 16-channel latents"),
         (dict(reference_b=1), "both 1"),
-        (dict(conditioning_a_only=kontext.cond([a])), "only Qwen-Image-Edit"),
+        (dict(conditioning_a_only=kontext.cond([b])), "conditioning_a_only.*only image A"),
         (dict(start_percent=0.6, end_percent=0.4), "must be below end_percent"),
         (dict(conditioning=kontext.mix(0.3)[1]), "comes from Mix Two References already"),
     ]

@@ -89,8 +89,10 @@ def _refs(entry) -> list:
     return list(entry[1].get("reference_latents") or [])
 
 
-def _check_pair(cond, name: str, pair: tuple[int, int], channels: int | None) -> None:
-    """Every entry of ``cond`` that carries references carries the pair, of one channel count (the model's)."""
+def _check_pair(cond, name: str, pair: tuple[int, int], latent: tuple[int | None, int]) -> None:
+    """Every entry of ``cond`` that carries references carries the pair, both latents of the model's kind:
+    ``latent`` is its (channels, dimensions), e.g. (16, 4) for Flux's ``(B, C, H, W)``, (16, 5) for Qwen-Image's
+    ``(B, C, 1, H, W)``."""
     need = max(pair) + 1
     counts = [len(_refs(e)) for e in cond]
     if not any(counts):
@@ -104,13 +106,22 @@ def _check_pair(cond, name: str, pair: tuple[int, int], channels: int | None) ->
                 f"ask for reference {need}: the dial mixes two references; add the second one (another "
                 "ReferenceLatent, or image2 of TextEncodeQwenImageEditPlus).")
         if count:
-            a, b = (_refs(entry)[j] for j in pair)
-            if a.shape[1] != b.shape[1]:
-                raise BlendspaceInputError(f"{where}: reference A has {a.shape[1]} channels and reference B "
-                                           f"{b.shape[1]}: encode both images with the same VAE (this model's).")
-            if channels is not None and a.shape[1] != channels:
-                raise BlendspaceInputError(f"{where}: the references have {a.shape[1]} channels but the model works "
-                                           f"on {channels}-channel latents: encode them with this model's VAE.")
+            _check_latents(where, *(_refs(entry)[j] for j in pair), latent)
+
+
+def _check_latents(where: str, a, b, latent: tuple[int | None, int]) -> None:
+    channels, dims = latent
+    if a.shape[1] != b.shape[1]:
+        raise BlendspaceInputError(f"{where}: reference A has {a.shape[1]} channels and reference B "
+                                   f"{b.shape[1]}: encode both images with the same VAE (this model's).")
+    if channels is not None and a.shape[1] != channels:
+        raise BlendspaceInputError(f"{where}: the references have {a.shape[1]} channels but the model works "
+                                   f"on {channels}-channel latents: encode them with this model's VAE.")
+    axes = "batch, channels, frames, height, width" if dims == 5 else "batch, channels, height, width"
+    for letter, ref in (("A", a), ("B", b)):
+        if ref.dim() != dims:
+            raise BlendspaceInputError(f"{where}: reference {letter} is a latent of shape {tuple(ref.shape)} but the "
+                                       f"model reads {dims}-D latents ({axes}): encode it with this model's VAE.")
 
 
 def _check_only(cond, only, name: str, pair: tuple[int, int], dropped: int) -> None:
@@ -126,6 +137,11 @@ def _check_only(cond, only, name: str, pair: tuple[int, int], dropped: int) -> N
             raise BlendspaceInputError(
                 f"{name} (entry {i}) carries reference latents of shapes {[tuple(r.shape) for r in _refs(other)]}; "
                 f"expected {expected}: the same prompt encoded with only image {letter}.")
+
+
+def _latent_dims(model) -> int:
+    """Dimensions of the latents ``model`` reads: 4 for images, 5 for the video-format latents of Qwen-Image."""
+    return 2 + int(getattr(model.model.latent_format, "latent_dimensions", 2))
 
 
 def _check_not_dialled(conds: dict) -> None:
@@ -149,14 +165,15 @@ def check_inputs(model, conds: dict, dial: Dial) -> str:
         raise BlendspaceInputError(f"start_percent ({dial.window[0]}) must be below end_percent ({dial.window[1]}).")
     reference_multipliers(dial.weight, dial.strength_a, dial.strength_b)
     _check_not_dialled(conds)
-    _check_pair(conds["conditioning"], "conditioning", dial.pair, latent_channels(model))
+    _check_pair(conds["conditioning"], "conditioning", dial.pair, (latent_channels(model), _latent_dims(model)))
     for main, (a_name, b_name) in ONLY_INPUTS.items():
         for name, dropped in ((a_name, 1), (b_name, 0)):  # A-only lacks the pair's B (index 1), B-only its A
             if conds.get(name) is None:
                 continue
-            if family != "qwen":
-                raise BlendspaceInputError(f"{name}: only Qwen-Image-Edit puts the images inside the prompt; on "
-                                           f"{family_name(model)} leave {name} unconnected.")
+            if family == "omnigen2":
+                raise BlendspaceInputError(f"{name}: on {family_name(model)} the prompt's length sets every "
+                                           f"position, so the dial cannot blend two encodings; leave {name} "
+                                           "unconnected.")
             _check_only(conds[main], conds[name], name, dial.pair, dropped)
     return family
 
@@ -208,15 +225,37 @@ class EntryMixer:
         names = [n for n in PROMPTS if weights[n] > 0.0]
         if not dialled and names in (["a_only"], ["b_only"]):
             return [others[names[0]][0], dict(others[names[0]][1])], False
-        prompts = [(others[n][0] if n != "both" else entry[0], weights[n]) for n in names]
+        encodings = [(others[n] if n != "both" else entry, weights[n]) for n in names]
+        prompts = [(e[0], w) for e, w in encodings]
         tokens = prompts[0][0] if len(prompts) == 1 else torch.cat([t for t, _ in prompts], dim=1)
-        options = dict(entry[1], reference_latents=[refs[i] for i in keep])
+        options = dict(_mixed_options(entry[1], encodings), reference_latents=[refs[i] for i in keep])
         segments = tuple((int(t.shape[1]), float(w)) for t, w in prompts) if len(prompts) > 1 else ()
         if not dialled and not segments:
             return [tokens, options], False
         tag = DialTag(self.family, dialled, segments)
         options["model_conds"] = {**options.get("model_conds", {}), TAG_KEY: _constant(tag)}
         return [tokens, options], True
+
+
+MIXED_OPTIONS = ("pooled_output", "guidance")
+"""Per-prompt values of an encoding that the model reads beside its tokens (Flux's pooled CLIP vector and
+guidance): mixed with the encodings' weights, so they move with the prompt."""
+
+
+def _mixed_options(options: dict, encodings: list) -> dict:
+    """``options`` with each of :data:`MIXED_OPTIONS` the encodings all carry (tensors of one shape, or numbers)
+    replaced by their weighted sum; one encoding alone gives its own options."""
+    if len(encodings) == 1:
+        return dict(encodings[0][0][1])
+    out = dict(options)
+    for key in MIXED_OPTIONS:
+        values = [e[1].get(key) for e, _ in encodings]
+        if any(v is None or isinstance(v, bool) for v in values):
+            continue
+        if all(isinstance(v, (int, float)) for v in values) or (
+                all(torch.is_tensor(v) for v in values) and len({tuple(v.shape) for v in values}) == 1):
+            out[key] = sum(w * v for v, (_, w) in zip(values, encodings, strict=True))
+    return out
 
 
 def _constant(value):
