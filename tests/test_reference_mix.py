@@ -156,6 +156,8 @@ def test_the_key_bias_handler_reads_every_call_form_and_counts_a_block_m_times(c
     """The generic handler (``runtime/attention.py``) on ComfyUI's SDPA kernel: however heads, the mask and
     ``skip_reshape`` are passed, a −inf bias on the last keys equals the call without them, a bias log 2 equals
     those keys given twice, and a bool mask already on the call is kept."""
+    if not comfy.is_current:
+        pytest.skip("handlers run in the attention override, which only a current ComfyUI has")
     from comfy.ldm.modules import attention as kernels
     attention = comfy.pack.nodes.runtime.attention
     kernel = getattr(kernels.attention_pytorch, "__wrapped__", kernels.attention_pytorch)
