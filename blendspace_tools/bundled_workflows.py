@@ -1074,3 +1074,131 @@ WORKFLOWS.update({
 })
 NEEDS_CURRENT_COMFYUI = NEEDS_CURRENT_COMFYUI | {"flux_dual_style_attention", "sd35_dual_style_attention",
                                                  "chroma_prompt_mix_attention"}
+
+
+# --- two references, one dial (Flux Kontext, Qwen-Image-Edit) ------------------------------------------------
+
+KONTEXT = "flux1-kontext-dev.safetensors"
+QWEN_EDIT = "qwen_image_edit_2509_fp8_e4m3fn.safetensors"
+QWEN_TE = "qwen_2.5_vl_7b_fp8_scaled.safetensors"
+QWEN_VAE = "qwen_image_vae.safetensors"
+MIX_PROMPT = "A portrait photo of one man who has the face of both people, natural light, sharp focus"
+QWEN_MIX_PROMPT = ("One man who combines the man in picture 1 and the man in picture 2, portrait photo, natural "
+                   "light, sharp focus")
+
+
+@dataclass(frozen=True)
+class KontextPair:
+    """Flux Kontext with the prompt carrying two references, its negative and an empty latent."""
+
+    unet: int
+    vae: int
+    conditioning: int
+    negative: int
+    latent: int
+
+
+def _kontext_pair(g: UIGraph) -> KontextPair:
+    """Kontext dev, two photos scaled to 1024x1024 and chained as references on the prompt (offset layout),
+    Flux guidance 2.5, the negative zeroed, an empty 1024x1024 latent."""
+    unet = g.add("UNETLoader", {"unet_name": KONTEXT, "weight_dtype": "default"}, title="Flux Kontext dev")
+    clip = g.add("DualCLIPLoader", {"clip_name1": FLUX_CLIP_L, "clip_name2": FLUX_T5, "type": "flux"},
+                 title="Flux text encoders (clip_l + t5xxl)")
+    vae = g.add("VAELoader", {"vae_name": FLUX_VAE}, title="Flux VAE (ae)")
+    text = g.add("CLIPTextEncode", {"text": MIX_PROMPT}, title="Prompt", inputs={"clip": (clip, 0)})
+    cond = text
+    for name, role in (("boromir.jpg", "Reference A"), ("gigachad.jpg", "Reference B")):
+        image = _load_image(g, name, role)
+        scaled = g.add("ImageScale", {"upscale_method": "lanczos", "width": 1024, "height": 1024, "crop": "center"},
+                       inputs={"image": (image, 0)})
+        latent = g.add("VAEEncode", inputs={"pixels": (scaled, 0), "vae": (vae, 0)})
+        cond = g.add("ReferenceLatent", title=f"{role} as a reference",
+                     inputs={"conditioning": (cond, 0), "latent": (latent, 0)})
+    method = g.add("FluxKontextMultiReferenceLatentMethod", {"reference_latents_method": "offset"},
+                   inputs={"conditioning": (cond, 0)})
+    guided = g.add("FluxGuidance", {"guidance": 2.5}, inputs={"conditioning": (method, 0)})
+    negative = g.add("ConditioningZeroOut", inputs={"conditioning": (text, 0)})
+    return KontextPair(unet, vae, guided, negative, _empty_flux_latent(g))
+
+
+def kontext_two_reference_mix(g: UIGraph) -> str:
+    pair = _kontext_pair(g)
+    mix = g.add("BlendspaceReferenceMix", {"weight": 0.35}, inputs={
+        "model": (pair.unet, 0), "conditioning": (pair.conditioning, 0), "negative": (pair.negative, 0)})
+    sampled = g.add("KSampler", Sampling(seed=42, steps=20, cfg=1.0, scheduler="simple").widgets(denoise=1.0),
+                    inputs={"model": (mix, 0), "positive": (mix, 1), "negative": (mix, 2),
+                            "latent_image": (pair.latent, 0)})
+    decoded = g.add("VAEDecode", inputs={"samples": (sampled, 0), "vae": (pair.vae, 0)})
+    g.add("SaveImage", {"filename_prefix": "Blendspace/kontext_reference_mix"}, inputs={"images": (decoded, 0)})
+    return ("The diffusers images-mixing pipeline's continuous two-image mix, on Flux Kontext's references: two "
+            "photos scaled to 1024x1024, chained with ReferenceLatent (offset layout; index and uxo/uno work too), "
+            "Flux guidance 2.5, "
+            "Mix Two References at weight 0.35 (0 = reference A only, 1 = B only, both exactly core's one-reference "
+            "results; 0.5 = core's two-reference result), strengths 1; Kontext dev, 20 Euler steps (simple), CFG 1, "
+            "negative zeroed, 1024x1024, seed 42. Files: diffusion_models/flux1-kontext-dev.safetensors, "
+            "text_encoders/clip_l.safetensors and t5xxl_fp16.safetensors, vae/ae.safetensors (the loaders list "
+            "their URLs). For other aspect ratios use FluxKontextImageScale instead of Image Scale. Needs a current "
+            "ComfyUI.")
+
+
+def _qwen_encode(g: UIGraph, clip: int, vae: int, prompt: str, title: str, images: dict[str, int]) -> int:
+    return g.add("TextEncodeQwenImageEditPlus", {"prompt": prompt}, title=title,
+                 inputs={"clip": (clip, 0), "vae": (vae, 0), **{slot: (node, 0) for slot, node in images.items()}})
+
+
+def qwen_image_edit_two_image_mix(g: UIGraph) -> str:
+    unet = g.add("UNETLoader", {"unet_name": QWEN_EDIT, "weight_dtype": "default"}, title="Qwen-Image-Edit 2509")
+    clip = g.add("CLIPLoader", {"clip_name": QWEN_TE, "type": "qwen_image"}, title="Qwen2.5-VL text encoder")
+    vae = g.add("VAELoader", {"vae_name": QWEN_VAE}, title="Qwen-Image VAE")
+    shifted = g.add("ModelSamplingAuraFlow", {"shift": 3.0}, inputs={"model": (unet, 0)})
+    a, b = _load_image(g, "boromir.jpg", "Image A (picture 1)"), _load_image(g, "gigachad.jpg", "Image B (picture 2)")
+    enc = {}
+    for key, prompt, label in (("conditioning", QWEN_MIX_PROMPT, "Prompt"), ("negative", "", "Negative (empty)")):
+        enc[key] = _qwen_encode(g, clip, vae, prompt, f"{label}, both images", {"image1": a, "image2": b})
+        enc[f"{key}_a_only"] = _qwen_encode(g, clip, vae, prompt, f"{label}, image A only", {"image1": a})
+        enc[f"{key}_b_only"] = _qwen_encode(g, clip, vae, prompt, f"{label}, image B only", {"image2": b})
+    mix = g.add("BlendspaceReferenceMix", {"weight": 0.35},
+                inputs={"model": (shifted, 0), **{name: (node, 0) for name, node in enc.items()}})
+    latent = _empty_flux_latent(g)
+    sampled = g.add("KSampler", Sampling(seed=42, steps=20, cfg=2.5, scheduler="simple").widgets(denoise=1.0),
+                    inputs={"model": (mix, 0), "positive": (mix, 1), "negative": (mix, 2), "latent_image": (latent, 0)})
+    decoded = g.add("VAEDecode", inputs={"samples": (sampled, 0), "vae": (vae, 0)})
+    g.add("SaveImage", {"filename_prefix": "Blendspace/qwen_edit_reference_mix"}, inputs={"images": (decoded, 0)})
+    return ("The diffusers images-mixing pipeline's continuous two-image mix, on Qwen-Image-Edit-2509: the prompt "
+            "and the empty negative encoded with both images (TextEncodeQwenImageEditPlus), and each again with image A only "
+            "(picture 1) and image B only (picture 2) so both ends are exact: Mix Two References at weight 0.35 "
+            "blends the references and the encodings (0 = the image-A-only workflow, 1 = the image-B-only one, 0.5 = "
+            "both images as core samples them). ModelSamplingAuraFlow shift 3, 20 Euler steps (simple), CFG 2.5 "
+            "(the fp8 model's setting), 1024x1024, seed 42. Files: diffusion_models/"
+            "qwen_image_edit_2509_fp8_e4m3fn.safetensors, text_encoders/qwen_2.5_vl_7b_fp8_scaled.safetensors, "
+            "vae/qwen_image_vae.safetensors (the loaders list their URLs). Needs a current ComfyUI.")
+
+
+def reference_morph_gif(g: UIGraph) -> str:
+    pair = _kontext_pair(g)
+    frames = g.add("BlendspaceReferenceSweep", {"seed": 42, "steps": 20, "cfg": 1.0, "scheduler": "simple",
+                                                "frames": 9}, inputs={
+        "model": (pair.unet, 0), "conditioning": (pair.conditioning, 0), "negative": (pair.negative, 0),
+        "latent": (pair.latent, 0)})
+    decoded = g.add("VAEDecode", inputs={"samples": (frames, 0), "vae": (pair.vae, 0)})
+    g.add("BlendspaceSaveAnimatedGIF", {"filename_prefix": "Blendspace/reference_morph", "frame_duration_ms": 400,
+                                        "ping_pong": True}, inputs={"images": (decoded, 0)})
+    return ("The img2img blog post's morph GIF over the images-mixing pipeline's two-image mix, on Flux Kontext's "
+            "references: the Reference Sweep renders weight 0, 0.125, ..., 1 (9 frames) from one seed, the first frame exactly "
+            "core's result with reference A only, the middle one with both, the last with B only; Save Animated GIF "
+            "at 400 ms a frame, ping-pong. Kontext dev, two photos scaled to 1024x1024 (offset layout), Flux "
+            "guidance 2.5, 20 Euler steps (simple), CFG 1, negative zeroed, 1024x1024, seed 42. Needs a current "
+            "ComfyUI.")
+
+
+REFERENCE_WORKFLOWS = {
+    "kontext_two_reference_mix": (kontext_two_reference_mix, "Two references, one dial, on Flux Kontext", "edit"),
+    "qwen_image_edit_two_image_mix": (qwen_image_edit_two_image_mix,
+                                      "Two images, one dial, on Qwen-Image-Edit (exact ends)", "edit"),
+    "reference_morph_gif": (reference_morph_gif, "Reference morph GIF: the dial swept from A to B", "edit morph"),
+}
+WORKFLOWS.update(REFERENCE_WORKFLOWS)
+NEEDS_CURRENT_COMFYUI = NEEDS_CURRENT_COMFYUI | frozenset(REFERENCE_WORKFLOWS)
+CURRENT_COMFYUI_REASON = "needs a current ComfyUI (Flux, Kontext and Qwen-Image-Edit nodes)"
+SOURCES["edit"] = "the diffusers images-mixing pipeline, on edit models' references"
+SOURCES["edit morph"] = "the img2img blog post's morph over the images-mixing pipeline, on edit models' references"

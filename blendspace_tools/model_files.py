@@ -91,6 +91,18 @@ CATALOG: dict[str, ModelFile] = {m.name: m for m in (
     ModelFile("Chroma1-HD.safetensors", "diffusion_models",
               f"{HF}/lodestones/Chroma1-HD/resolve/main/Chroma1-HD.safetensors", 17.8, "lodestones (Chroma1-HD)",
               "flux"),
+    ModelFile("flux1-kontext-dev.safetensors", "diffusion_models",
+              f"{HF}/black-forest-labs/FLUX.1-Kontext-dev/resolve/main/flux1-kontext-dev.safetensors", 23.8,
+              "Black Forest Labs (gated: accept the licence on Hugging Face first)", "flux"),
+    ModelFile("qwen_image_edit_2509_fp8_e4m3fn.safetensors", "diffusion_models",
+              f"{HF}/Comfy-Org/Qwen-Image-Edit_ComfyUI/resolve/main/split_files/diffusion_models/"
+              "qwen_image_edit_2509_fp8_e4m3fn.safetensors", 20.4, "Qwen (Alibaba), repackaged by Comfy-Org"),
+    ModelFile("qwen_2.5_vl_7b_fp8_scaled.safetensors", "text_encoders",
+              f"{HF}/Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files/text_encoders/"
+              "qwen_2.5_vl_7b_fp8_scaled.safetensors", 9.4, "Qwen (Alibaba), repackaged by Comfy-Org"),
+    ModelFile("qwen_image_vae.safetensors", "vae",
+              f"{HF}/Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files/vae/qwen_image_vae.safetensors", 0.25,
+              "Qwen (Alibaba), repackaged by Comfy-Org"),
     ModelFile("t5xxl_fp16.safetensors", "text_encoders",
               f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp16.safetensors", 9.79,
               "comfyanonymous (Google T5 v1.1 XXL encoder, repackaged)"),

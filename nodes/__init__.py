@@ -16,12 +16,13 @@ from . import (
     nodes_flex,
     nodes_image_mixing,
     nodes_open_clip,
+    nodes_reference_mix,
     nodes_slerp,
 )
 from .checks import checked
 
 NODE_MODULES = (nodes_slerp, nodes_open_clip, nodes_image_mixing, nodes_flex, nodes_dual_style, nodes_cycle_diffusion,
-                nodes_experiments, nodes_clip_scores)
+                nodes_experiments, nodes_clip_scores, nodes_reference_mix)
 
 NODE_CLASS_MAPPINGS = {}
 NODE_DISPLAY_NAME_MAPPINGS = {}

@@ -97,3 +97,4 @@ def chain_block_replace(model, kind: str, keys: list[tuple], make_replace: Calla
     existing = dict(model.model_options.get("transformer_options", {}).get("patches_replace", {}).get(kind, {}))
     for key in keys:
         model.set_model_patch_replace(make_replace(existing.get(key)), kind, key[0], key[1])
+

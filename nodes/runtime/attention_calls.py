@@ -59,7 +59,13 @@ class AttentionCall:
 
     @property
     def length(self) -> int:
+        """Number of queries (tokens of ``q``)."""
         return int(self.q.shape[self.seq_dim])
+
+    @property
+    def key_count(self) -> int:
+        """Number of keys (tokens of ``k``)."""
+        return int(self.k.shape[self.seq_dim])
 
     @property
     def transformer_options(self) -> dict:
@@ -101,6 +107,18 @@ def attend_with_key_bias(call: AttentionCall, bias: torch.Tensor) -> torch.Tenso
     """The call with an additive per-key bias ``(B, 1, L)`` added to its own mask (:func:`merge_key_bias`;
     broadcast over queries and heads, which every kernel takes without a dense mask), in q's dtype."""
     return call.attend(call.q, call.k, call.v, merge_key_bias(call.mask, bias.to(call.q.dtype)))
+
+
+def key_bias_handler(bias_for: Callable[[AttentionCall], torch.Tensor | None]) -> Callable:
+    """A dispatcher handler (``attention.add_attention_handler``) that adds ``bias_for(call)``, a ``(batch, 1, keys)``
+    tensor, to each attention call's mask; where it gives None the call runs as it came."""
+    def handler(call_next, *args, **kwargs):
+        call = bind_attention_call(call_next, args, kwargs)
+        bias = bias_for(call)
+        if bias is None:
+            return call_next(*args, **kwargs)
+        return attend_with_key_bias(call, bias)
+    return handler
 
 
 @dataclass
