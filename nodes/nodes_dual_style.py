@@ -162,7 +162,7 @@ class CrossAttnInterpolate:
                 "blocks": ("STRING", {"default": "all", "multiline": False,
                                       "tooltip": "Cross-attention blocks to blend: 'all' (source), or a comma list "
                                                  "of 'input', 'middle', 'output' and/or single blocks like 'input 4', "
-                                                 "'output 3'."}),
+                                                 "'output 3' (at most 64 entries)."}),
             },
             "optional": {"mask": MASK_OPTION},
         }
