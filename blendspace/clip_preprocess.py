@@ -49,10 +49,12 @@ def shortest_side_pixels(img: torch.Tensor, size: int = 224, mean: Sequence[floa
                          std: Sequence[float] = OPENAI_STD, mode: str = "bicubic", crop: bool = True) -> torch.Tensor:
     """``(B, 3, H, W)`` images in [0, 1] → CLIP pixels: the shorter side resized to ``size`` (aspect kept,
     ``mode`` interpolation without antialiasing, as torchvision's tensor ``Resize`` of the source's time),
-    the longer one centre-cropped to ``size`` when ``crop`` (else left as it is), then normalised."""
+    the longer one centre-cropped to ``size`` when ``crop`` (else left as it is), then normalised. Resized and
+    returned in float32 whatever the input's dtype (fp16 and bf16 images included: the CPU has no half-precision
+    bicubic resize)."""
     h, w = img.shape[-2:]
     scale = size / min(h, w)
-    out = F.interpolate(img, size=(max(size, round(h * scale)), max(size, round(w * scale))), mode=mode,
+    out = F.interpolate(img.float(), size=(max(size, round(h * scale)), max(size, round(w * scale))), mode=mode,
                         align_corners=False)
     if crop and out.shape[-1] != out.shape[-2]:
         out = centre_crop(out, size, size)
@@ -81,7 +83,7 @@ def centre_square_pixels(image: torch.Tensor, size: int = 224, signed: bool = Fa
                          mean: Sequence[float] = OPENAI_MEAN, std: Sequence[float] = OPENAI_STD) -> torch.Tensor:
     """An IMAGE batch ``(B, H, W, C)`` in [0, 1] → CLIP pixels: the centre square, resized to ``size``
     (bicubic, antialiased), mapped to [-1, 1] first when ``signed`` (FlexDiffuse's faithful mode), then
-    normalised."""
+    normalised; in float32 whatever the input's dtype."""
     x = image[..., :3].movedim(-1, 1).float()
     side = min(x.shape[-2:])
     x = centre_crop(x, side, side)

@@ -146,8 +146,8 @@ def combine_conditionings(cond_a, cond_b, mix_tokens: Mix, mix_pooled: Mix,
         if pooled_a is not None and pooled_b is not None:
             if pooled_a.shape[-1] != pooled_b.shape[-1]:
                 raise BlendspaceInputError(
-                    f"the pooled outputs differ in width ({pooled_a.shape[-1]} vs {pooled_b.shape[-1]}): "
-                    "encode both prompts with the CLIP of the same checkpoint.")
+                    f"the pooled outputs of {names[0]} and {names[1]} differ in width ({pooled_a.shape[-1]} vs "
+                    f"{pooled_b.shape[-1]}): encode both prompts with the CLIP of the same checkpoint.")
             pa, pb = match_batch(pooled_a, pooled_b.to(pooled_a.device), names)
             extra["pooled_output"] = mix_pooled(pa.contiguous(), pb.contiguous())
         elif pooled_b is not None:

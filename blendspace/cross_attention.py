@@ -82,8 +82,8 @@ class CrossAttnInterpolation:
         b = self.context_b.to(device=context.device, dtype=context.dtype)
         if b.shape[0] != per:
             if b.shape[0] != 1:
-                raise BlendspaceInputError(f"prompt B has a batch of {b.shape[0]} but the sampler runs {per} images; "
-                                           "encode prompt B once (batch 1).")
+                raise BlendspaceInputError(f"conditioning_b (prompt B) has a batch of {b.shape[0]} but the sampler "
+                                           f"runs {per} images; encode prompt B once (batch 1).")
             b = b.expand(per, -1, -1)
         pad = torch.zeros_like(b)
         tail = torch.cat([b if kind == 0 else pad for kind in cu], dim=0)

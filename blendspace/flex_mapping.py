@@ -250,7 +250,8 @@ VISION_HINT = ("SD1.x needs a ViT-L/14 CLIP vision model (768-d, e.g. clip-vit-l
                "(chain two mappers to guide both)")
 
 
-def channel_slice(text_width: int, guide_width: int, guide_name: str = "the CLIP vision model") -> slice:
+def channel_slice(text_width: int, guide_width: int, guide_name: str = "the CLIP vision model",
+                  text_name: str = "conditioning") -> slice:
     """Which channels of the prompt tokens the guide tokens map onto: all of them when the widths match;
     for SDXL's 2048-d tokens (CLIP-L 768 + bigG 1280) the matching half."""
     if text_width == guide_width:
@@ -260,9 +261,9 @@ def channel_slice(text_width: int, guide_width: int, guide_name: str = "the CLIP
     if text_width == 2048 and guide_width == 1280:
         return slice(768, 2048)
     if text_width == 4096:
-        raise BlendspaceInputError("this prompt has 4096-d T5 tokens (Flux, SD3 / SD3.5): FlexDiffuse maps CLIP image "
+        raise BlendspaceInputError(f"{text_name} has 4096-d T5 tokens (Flux, SD3 / SD3.5): FlexDiffuse maps CLIP image "
                                    "tokens onto CLIP text tokens (SD1.x, SD2.x, SDXL), and T5 tokens do not pair with "
                                    "them. To mix an image into a Flux prompt use Slerp CLIP Vision Output into Apply "
                                    "Style Model (Flux Redux).")
-    raise BlendspaceInputError(f"the prompt's tokens are {text_width}-d but {guide_name} gives {guide_width}-d "
+    raise BlendspaceInputError(f"{text_name}'s tokens are {text_width}-d but {guide_name} gives {guide_width}-d "
                                f"embeddings, which do not pair: {VISION_HINT}.")

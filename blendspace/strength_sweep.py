@@ -36,25 +36,29 @@ def arange_strengths(start: float, stop: float, step: float) -> list[float]:
     if count > MAX_FRAMES:
         raise BlendspaceInputError(f"{count} strengths is too many (at most {MAX_FRAMES}); raise the step")
     values = [round(start + i * step, 6) for i in range(count)]
-    return _checked(values)
+    return _checked(values, "start, stop and step")
 
 
-def parse_strengths(text: str) -> list[float]:
-    """A comma or space separated list such as ``0.1, 0.3, 0.55``."""
+def parse_strengths(text: str, name: str = "strength_list") -> list[float]:
+    """A comma or space separated list such as ``0.1, 0.3, 0.55``: at most ``MAX_FRAMES`` values in (0, 1]."""
     parts = [p for p in text.replace(",", " ").split() if p]
     if not parts:
-        raise BlendspaceInputError("the strength list is empty: write values such as '0.2, 0.4, 0.6'")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError as err:
-        raise BlendspaceInputError(f"cannot read the strength list {text!r}: use numbers such as '0.2, 0.4'") from err
-    return _checked(values)
+        raise BlendspaceInputError(f"{name} is empty: write values such as '0.2, 0.4, 0.6'")
+    if len(parts) > MAX_FRAMES:
+        raise BlendspaceInputError(f"{name} has {len(parts)} values: give at most {MAX_FRAMES}")
+    for p in parts:
+        try:
+            float(p)
+        except ValueError as err:
+            shown = p if len(p) <= 40 else p[:37] + "..."
+            raise BlendspaceInputError(f"{name}: cannot read {shown!r}: use numbers such as '0.2, 0.4'") from err
+    return _checked([float(p) for p in parts], name)
 
 
-def _checked(values: list[float]) -> list[float]:
+def _checked(values: list[float], name: str = "strength") -> list[float]:
     for v in values:
         if not 0.0 < v <= 1.0 or not math.isfinite(v):
-            raise BlendspaceInputError(f"strength {v} is outside (0, 1]")
+            raise BlendspaceInputError(f"{name}: strength {v} is outside (0, 1]")
     return values
 
 

@@ -30,26 +30,29 @@ def tensor_fields(output) -> dict[str, torch.Tensor]:
     return {k: v for k, v in items if isinstance(v, torch.Tensor)}
 
 
-def _batch_pair(a: torch.Tensor, b: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch_pair(a: torch.Tensor, b: torch.Tensor, name: str,
+                names: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor]:
     if a.shape[1:] != b.shape[1:]:
-        raise BlendspaceInputError(f"{name} differs in shape ({tuple(a.shape)} vs {tuple(b.shape)}): encode both "
-                                   "images with the same CLIP vision model (and the same crop setting).")
-    return match_batch(a, b, (f"{name} of output A", f"{name} of output B"))
+        raise BlendspaceInputError(f"the {name} of {names[0]} and {names[1]} differ in shape ({tuple(a.shape)} vs "
+                                   f"{tuple(b.shape)}): encode both images with the same CLIP vision model (and the "
+                                   "same crop setting).")
+    return match_batch(a, b, (f"{names[0]}'s {name}", f"{names[1]}'s {name}"))
 
 
 def slerp_fields(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], t: float, per: str = "sample",
-                 method: str = "slerp") -> dict[str, torch.Tensor]:
+                 method: str = "slerp",
+                 names: tuple[str, str] = ("clip_vision_output_a", "clip_vision_output_b")) -> dict[str, torch.Tensor]:
     """Every tensor of ``a`` slerped (or lerped) with the same-named tensor of ``b`` at weight ``t``.
 
     Both must carry the same tensor names and shapes (a batch of 1 is repeated against N)."""
     if set(a) != set(b):
-        raise BlendspaceInputError(f"the two CLIP vision outputs carry different tensors ({sorted(a)} vs "
+        raise BlendspaceInputError(f"{names[0]} and {names[1]} carry different tensors ({sorted(a)} vs "
                                    f"{sorted(b)}): encode both images with the same CLIP vision model.")
     if not a:
-        raise BlendspaceInputError("the CLIP vision outputs carry no tensors: connect CLIP Vision Encode outputs.")
+        raise BlendspaceInputError(f"{names[0]} and {names[1]} carry no tensors: connect CLIP Vision Encode outputs.")
     out = {}
     for name in a:
-        va, vb = _batch_pair(a[name], b[name].to(a[name].device), name)
+        va, vb = _batch_pair(a[name], b[name].to(a[name].device), name, names)
         if method == "lerp":
             out[name] = lerp(va.contiguous(), vb.contiguous(), float(t))
         else:

@@ -77,6 +77,10 @@ class ClipScore:
               source_image=None, text_a="", text_b="", source_text=""):
         if split not in SPLITS:
             raise BlendspaceInputError(f"split must be one of {SPLITS}")
+        side = {"left/right": 2, "top/bottom": 1}.get(split)
+        if side is not None and image.shape[side] < 2:
+            raise BlendspaceInputError(f"image is {image.shape[2]}x{image.shape[1]} px: it has no two halves to score "
+                                       f"with split {split!r}; choose split 'whole' or a larger image.")
         tower = ImageTower(clip_vision, open_clip)
         texts = _Texts(_text_or_none(text_a), _text_or_none(text_b), _text_or_none(source_text))
         _check_references(tower, reference_a, reference_b, texts)
@@ -120,9 +124,10 @@ class _Texts:
 def _check_references(tower: ImageTower, reference_a, reference_b, texts: _Texts) -> None:
     if reference_a is None and texts.a is None:
         raise BlendspaceInputError("nothing to compare with: connect reference_a (an image) or fill text_a.")
-    if (texts.a or texts.b or texts.source) and tower.open_clip is None:
-        raise BlendspaceInputError("text scores need a text tower: connect an open_clip model (core CLIP vision "
-                                   "models have none), or clear the texts.")
+    filled = [n for n, t in (("text_a", texts.a), ("text_b", texts.b), ("source_text", texts.source)) if t]
+    if filled and tower.open_clip is None:
+        raise BlendspaceInputError(f"{' and '.join(filled)}: text scores need a text tower: connect an open_clip model "
+                                   "(core CLIP vision models have none), or clear the texts.")
     if reference_b is not None and reference_a is None:
         raise BlendspaceInputError("reference_b is the second half's reference: connect reference_a too.")
     if texts.b is not None and texts.a is None:

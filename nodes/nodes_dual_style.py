@@ -169,7 +169,8 @@ class CrossAttnInterpolate:
                                                  "'input', 'middle', 'output' and/or single blocks like 'input 4'. "
                                                  "Flux, Chroma, HiDream: 'double', 'single', 'double 3', 'single "
                                                  "0-9'. SD3 / SD3.5, Qwen-Image, Lumina 2: 'joint', 'joint 0-11'. "
-                                                 "Outside them prompt B's text is carried but the image sees A only."}),
+                                                 "Outside them prompt B's text is carried but the image sees A only. At "
+                                                 "most 64 entries."}),
             },
             "optional": {
                 "mask": MASK_OPTION,

@@ -17,7 +17,13 @@ from ..blendspace.grid_search import parse_values
 from ..blendspace.guidance import guided_epsilon
 from ..blendspace.latents import perturbed_latents, samples_of
 from ..blendspace.slerp import interpolation_weights, lerp, slerp
-from ..blendspace.strength_sweep import STRENGTH_MODES, arange_strengths, diffusers_start_step, parse_strengths
+from ..blendspace.strength_sweep import (
+    MAX_FRAMES,
+    STRENGTH_MODES,
+    arange_strengths,
+    diffusers_start_step,
+    parse_strengths,
+)
 from .inputs import sampler_inputs
 from .runtime import sampling
 from .runtime.files import output_file
@@ -80,8 +86,9 @@ class StrengthSweep:
             },
             "optional": {
                 "strength_list": ("STRING", {"default": "", "multiline": False,
-                                             "tooltip": "Optional explicit strengths, e.g. '0.1, 0.3, 0.55, 0.8'; "
-                                                        "replaces start/stop/step when not empty."}),
+                                             "tooltip": "Optional explicit strengths, e.g. '0.1, 0.3, 0.55, 0.8' "
+                                                        f"(at most {MAX_FRAMES}); replaces start/stop/step when not "
+                                                        "empty."}),
             },
         }
 
@@ -195,7 +202,8 @@ class LatentWalk:
         ts = interpolation_weights(frames)
         noises = [mix_noise(noise_a, noise_b, t, "sample") for t in ts]
         conds = [combine_conditionings(positive_a, positive_b, lambda a, b, t=t: mix_prompt(a, b, t, "sample"),
-                                       lambda a, b, t=t: mix_prompt(a, b, t, "sample"), t=t) for t in ts]
+                                       lambda a, b, t=t: mix_prompt(a, b, t, "sample"), ("positive_a", "positive_b"),
+                                       t=t) for t in ts]
         groups = _frame_groups(conds, frames if max_batch == 0 else max_batch)
         progress = sampling.Progress(len(groups) * steps)
         outs = []
@@ -377,6 +385,10 @@ class LatentVariations:
         return (_frames_latent(latent, [out]),)
 
 
+GRID_VALUES = 64
+"""The most rows (step counts) and columns (guidance scales) of the guidance grid."""
+
+
 class GuidanceGrid:
     NODE_ID = "BlendspaceGuidanceGrid"
     DISPLAY_NAME = "Guidance Scale × Steps Grid"
@@ -408,11 +420,13 @@ class GuidanceGrid:
                 "vae": ("VAE", {"tooltip": "Decodes the cells for the labelled grid sheet."}),
                 **inputs,
                 "steps_list": ("STRING", {"default": "3, 6, 12, 20, 25",
-                                          "tooltip": "Step counts, one row each: '3, 6, 12' or a range '4:20:4' "
-                                                     "(start:stop:step, stop included). Source: 3, 6, 12, 20, 25."}),
+                                          "tooltip": "Step counts (1 to 10000), one row each: '3, 6, 12' or a "
+                                                     "range '4:20:4' (start:stop:step, stop included); at most "
+                                                     f"{GRID_VALUES} rows. Source: 3, 6, 12, 20, 25."}),
                 "guidance_scales": ("STRING", {"default": "-1.5:15:1.5",
                                                "tooltip": "Guidance scales, one column each (-30 to 30): '0, 7.5' or "
-                                                          "a range. Source: -1.5 to 15 in steps of 1.5 (12 values)."}),
+                                                          f"a range; at most {GRID_VALUES} columns. Source: -1.5 to "
+                                                          "15 in steps of 1.5 (12 values)."}),
                 "guidance_rescale": ("FLOAT", {"default": 0.7, "min": 0.0, "max": 1.0, "step": 0.01,
                                                "tooltip": "Guidance rescale φ for every cell (StableFused: 0.7; 0 = "
                                                           "plain CFG)."}),
@@ -422,8 +436,8 @@ class GuidanceGrid:
     def grid(self, model, positive, negative, latent, vae, seed, sampler_name, scheduler, steps_list, guidance_scales,
              guidance_rescale):
         _single_latent(latent, "the grid samples one image per cell from an empty latent of batch 1.")
-        steps = [int(round(v)) for v in parse_values(steps_list, "steps_list", 1, 10000)]
-        scales = parse_values(guidance_scales, "guidance_scales", -30.0, 30.0)
+        steps = [int(round(v)) for v in parse_values(steps_list, "steps_list", 1, 10000, GRID_VALUES)]
+        scales = parse_values(guidance_scales, "guidance_scales", -30.0, 30.0, GRID_VALUES)
         cells = [(n, g) for n in steps for g in scales]
         progress = sampling.Progress(sum(n for n, _ in cells))
         outs, images = [], []

@@ -32,6 +32,9 @@ MODES = ("tween prompt", "direct image guidance")
 
 def _first_tokens(cond, name) -> torch.Tensor:
     check_conditioning(cond, name)
+    if cond[0][0].shape[1] < TOKENS:
+        raise BlendspaceInputError(f"{name} has {cond[0][0].shape[1]} tokens: expected a CLIP text prompt of at least "
+                                   f"{TOKENS} tokens (CLIP Text Encode).")
     return cond[0][0][0, :TOKENS].float().cpu()
 
 
@@ -139,7 +142,8 @@ class ImageEmbedToPromptMapper:
         out, preview = [], None
         for tokens, extra in ((e[0], e[1]) for e in conditioning):
             if tokens.shape[1] % TOKENS:
-                raise BlendspaceInputError(f"the prompt has {tokens.shape[1]} tokens, not a multiple of {TOKENS}.")
+                raise BlendspaceInputError(f"conditioning has {tokens.shape[1]} tokens, not a multiple of {TOKENS}: "
+                                           "connect a CLIP text prompt (CLIP Text Encode of SD1.x, SD2.x or SDXL).")
             new = tokens.clone()
             for b in range(tokens.shape[0]):
                 for start in range(0, tokens.shape[1], TOKENS):

@@ -19,7 +19,15 @@ from ..blendspace.clip_guidance import GUIDANCE_RESIZES, mixed_target
 from ..blendspace.conditioning import combine_conditionings
 from ..blendspace.contact_sheet import annotate, tile
 from ..blendspace.errors import BlendspaceInputError
-from ..blendspace.grid_search import OBJECTIVES, PARAMETERS, best_index, cell_label, grid_cells, parse_values
+from ..blendspace.grid_search import (
+    MAX_CELLS,
+    OBJECTIVES,
+    PARAMETERS,
+    best_index,
+    cell_label,
+    grid_cells,
+    parse_values,
+)
 from ..blendspace.grid_search import objective as objective_scores
 from ..blendspace.slerp import slerp
 from ..blendspace.strength_sweep import STRENGTH_MODES, diffusers_start_step
@@ -39,22 +47,27 @@ class ClipTarget(dict):
     """``{"embeds": (1 or B, D) unit vectors, "dim": D}``: where CLIP guidance pulls the image."""
 
 
-def _target(content: torch.Tensor, style: torch.Tensor, t: float) -> ClipTarget:
+def _target(content: torch.Tensor, style: torch.Tensor, t: float,
+            names: tuple[str, str] = ("content", "style")) -> ClipTarget:
     if content.shape != style.shape:
-        raise BlendspaceInputError(f"content and style embeddings differ ({tuple(content.shape)} vs "
-                                   f"{tuple(style.shape)}): encode both with the same CLIP vision model, one image each.")
+        raise BlendspaceInputError(f"{names[0]} and {names[1]} give embeddings of different shapes "
+                                   f"({tuple(content.shape)} vs {tuple(style.shape)}): encode both with the same CLIP "
+                                   "vision model, one image each.")
     mixed = mixed_target(content, style, t)
     return ClipTarget(embeds=mixed.cpu(), dim=int(mixed.shape[-1]))
 
 
-def _embeds(tower: ImageTower, image=None, output=None, name="image"):
+def _embeds(tower: ImageTower, image=None, output=None, name="content"):
+    """The CLIP image embeddings of ``{name}_image`` or of ``{name}_clip_vision_output``."""
     if output is not None:
-        if tower.open_clip is not None:
-            raise BlendspaceInputError(f"the {name}'s CLIP Vision Encode output comes from a core CLIP vision model: "
-                                       "with open_clip, connect the image itself.")
-        return output["image_embeds"].float()
+        embeds = output["image_embeds"] if "image_embeds" in tensor_fields(output) else None
+        if tower.open_clip is not None or embeds is None:
+            raise BlendspaceInputError(f"{name}_clip_vision_output has no core CLIP image embeddings (image_embeds) "
+                                       "for this model: connect its CLIP Vision Encode output, or (with open_clip) "
+                                       f"{name}_image itself.")
+        return embeds.float()
     if image is None:
-        raise BlendspaceInputError(f"connect the {name} (an IMAGE, or its CLIP Vision Encode output).")
+        raise BlendspaceInputError(f"connect {name}_image (an IMAGE) or {name}_clip_vision_output.")
     return tower.encode(image)
 
 
@@ -95,9 +108,11 @@ class SlerpClipImageEmbeds:
     def mix(self, slerp_clip_image_style_strength, clip_vision=None, open_clip=None, content_image=None,
             style_image=None, content_clip_vision_output=None, style_clip_vision_output=None):
         tower = ImageTower(clip_vision, open_clip)
-        c = _embeds(tower, content_image, content_clip_vision_output, "content image")
-        s = _embeds(tower, style_image, style_clip_vision_output, "style image")
-        return (_target(c, s, slerp_clip_image_style_strength),)
+        c = _embeds(tower, content_image, content_clip_vision_output, "content")
+        s = _embeds(tower, style_image, style_clip_vision_output, "style")
+        names = tuple(f"{w}_clip_vision_output" if out is not None else f"{w}_image" for w, out in
+                      (("content", content_clip_vision_output), ("style", style_clip_vision_output)))
+        return (_target(c, s, slerp_clip_image_style_strength, names),)
 
 
 def _guidance_inputs() -> dict:
@@ -319,20 +334,25 @@ VALUE_TIPS = {
 }
 
 
+GRID_TIP = (" A list '0.2, 0.8' or a range '0.5:0.7:0.1' (start:stop:step, stop included); the grid (the product "
+            f"of the four lists' lengths) holds at most {MAX_CELLS} cells.")
+
+
 def _check_grid_images(content_image: torch.Tensor, style_image: torch.Tensor) -> None:
     if content_image.shape[1:] != style_image.shape[1:]:
-        raise BlendspaceInputError(f"content and style images differ in size ({tuple(content_image.shape[1:3])} vs "
+        raise BlendspaceInputError(f"content_image and style_image differ in size ({tuple(content_image.shape[1:3])} vs "
                                    f"{tuple(style_image.shape[1:3])}): scale both to one size (e.g. Upscale Image "
                                    "to 512x512, as the source).")
     if content_image.shape[1] % 8 or content_image.shape[2] % 8:
-        raise BlendspaceInputError(f"image size {tuple(content_image.shape[1:3])} is not a multiple of 8: scale "
+        raise BlendspaceInputError(f"content_image's size {tuple(content_image.shape[1:3])} is not a multiple of 8: scale "
                                    "the images first (the VAE works on 8-pixel blocks).")
 
 
 def _slerp_prompts(content_positive, style_positive, t: float) -> list:
     """Slerp Conditioning's mix (whole tensor, source) of the content and style prompts."""
     return combine_conditionings(content_positive, style_positive, mix_tokens=lambda a, b: slerp(a, b, t, "sample"),
-                                 mix_pooled=lambda a, b: slerp(a, b, t, "sample"))
+                                 mix_pooled=lambda a, b: slerp(a, b, t, "sample"),
+                                 names=("content_positive", "style_positive"))
 
 
 def _grid_report(batch: torch.Tensor, cells: list[dict], sim_c, sim_s, scores, columns: int):
@@ -379,7 +399,8 @@ class MixGridSearch:
                                                        "must be a multiple of 8)."}),
                 "style_image": ("IMAGE", {"tooltip": "The style image, the same size as the content image."}),
                 **{k: guidance[k] for k in ("vae", "clip_guidance_scale", "gradient")},
-                **{p: ("STRING", {"default": DEFAULT_VALUES[p], "tooltip": VALUE_TIPS[p]}) for p in PARAMETERS},
+                **{p: ("STRING", {"default": DEFAULT_VALUES[p], "tooltip": VALUE_TIPS[p] + GRID_TIP})
+                   for p in PARAMETERS},
                 "objective": (list(OBJECTIVES), {"default": OBJECTIVES[0],
                                                  "tooltip": "What 'best' means: balanced = the highest lower score of "
                                                             "the two similarities, mean, or closest to one source."}),

@@ -31,6 +31,7 @@ class OpenClipLoader:
     RETURN_NAMES = ("open_clip",)
     OUTPUT_TOOLTIPS = ("The model, for CLIP guidance, CLIP scores and CoCa captions.",)
     FUNCTION = "load"
+    FILE_INPUTS = ("clip_name",)  # a file of models/open_clip: a missing one is reported with the folders searched
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -49,7 +50,7 @@ class OpenClipLoader:
     def load(self, clip_name, architecture, precision="fp32"):
         path, searched = open_clip_path(clip_name)
         if path is None:
-            raise BlendspaceInputError(f"open_clip model {clip_name!r} not found in the '{OPEN_CLIP_FOLDER}' folders "
+            raise BlendspaceInputError(f"clip_name: open_clip model {clip_name!r} not found in the '{OPEN_CLIP_FOLDER}' folders "
                                        f"{searched}: "
                                        "put the file there (with its open_clip_config.json) or pick another.")
         return (self.load_file(path, architecture, precision),)

@@ -6,24 +6,40 @@ its inputs; finite inputs at the extremes of every float widget never give NaN o
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import os
+import random
+import signal
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from blendspace.grid_search import best_index
-from blendspace.validation import check_image, finite_float
+from blendspace.grid_search import PARAMETERS, best_index, grid_cells, parse_values
+from blendspace.open_clip_models import AUTO as OPEN_CLIP_AUTO
+from blendspace.strength_sweep import parse_strengths
+from blendspace.validation import boolean, check_image, check_latent, check_mask, choice, finite_float, number, text
 
 FAST = "fast (decoder only)"
-SKIPPED = {"BlendspaceOpenClipLoader"}  # combo inputs only (a file name), tested in test_open_clip.py
+SKIPPED = {"BlendspaceOpenClipLoader"}
+"""Left out of the socket-type tests (its inputs are combos only: a file name and two choices); fuzzed below."""
 
 
 @pytest.fixture(scope="module")
-def kit(comfy, tiny_models):
-    """The good inputs every call starts from (built in inference mode, as the executor runs nodes)."""
+def kit(comfy, tiny_models, tmp_path_factory):
+    """The good inputs every call starts from (built in inference mode, as the executor runs nodes), with a tiny
+    open_clip model in a registered models/open_clip folder for the loader."""
+    import folder_paths
+    comfy.pack.nodes.runtime.files.register_open_clip_folder()
+    root = str(tmp_path_factory.mktemp("open_clip"))
+    comfy.tiny.write_tiny_open_clip(root, 5)
+    folder_paths.add_model_folder_path("open_clip", root)
     with torch.inference_mode():
-        return _kit(comfy, *tiny_models)
+        yield _kit(comfy, *tiny_models)
+    folder_paths.folder_names_and_paths["open_clip"][0].remove(root)
 
 
 def _kit(comfy, model, clip, vae) -> dict:
@@ -40,6 +56,8 @@ def _kit(comfy, model, clip, vae) -> dict:
                                                                      style_image=kit["image_b"])[0]
     kit["cycle"] = comfy.node("BlendspaceCycleDiffusionInvert").invert(model, kit["pos"], kit["latent"], 1, 3, 1,
                                                                        0.1, 1.0)[0]
+    kit["vae16"] = comfy.tiny.tiny_vae16(2)
+    kit["cv_out"], kit["cv_out_b"] = (kit["cv"].encode_image(img) for img in (kit["image"], kit["image_b"]))
     return kit
 
 
@@ -105,12 +123,23 @@ GOOD = {
     "BlendspaceGuidanceScale": lambda k: dict(model=k["model"], guidance_scale=7.5, guidance_rescale=0.0),
     "BlendspaceClipScore": lambda k: dict(image=k["image"], split="left/right", clip_vision=k["cv"],
                                           reference_a=k["image"], reference_b=k["image_b"]),
+    "BlendspaceSlerpClipVisionOutput": lambda k: dict(clip_vision_output_a=k["cv_out"], clip_vision_output_b=k["cv_out_b"],
+                                                      weight=0.5, mode="whole tensor (source)", method="slerp"),
+    "BlendspaceLatentVariations": lambda k: dict(**_sampler(k, steps=1), positive=k["pos"], negative=k["neg"],
+                                                 latent={"samples": torch.zeros(1, 4, 8, 8)}, strength=0.25, count=2,
+                                                 variation_seed=1),
+    "BlendspaceOpenClipLoader": lambda k: dict(clip_name="tiny_clip_5.safetensors", architecture=OPEN_CLIP_AUTO,
+                                               precision="fp32"),
+    "BlendspaceGuidanceGrid": lambda k: {**{n: v for n, v in _sampler(k).items() if n not in ("steps", "cfg")},
+                                         "positive": k["pos"], "negative": k["neg"],
+                                         "latent": {"samples": torch.zeros(1, 4, 8, 8)}, "vae": k["vae"],
+                                         "steps_list": "1", "guidance_scales": "0, 5", "guidance_rescale": 0.7},
 }
 
 
 def _classes(comfy) -> dict:
     pack = comfy.pack.nodes
-    return {cls.NODE_ID: cls for module in pack.NODE_MODULES for cls in module.NODES if cls.NODE_ID not in SKIPPED}
+    return {cls.NODE_ID: cls for module in pack.NODE_MODULES for cls in module.NODES}
 
 
 def _types(cls) -> dict[str, tuple[str, dict]]:
@@ -161,7 +190,7 @@ def _bad_values(k, kind: str, value, has_model: bool, conds: int) -> list[tuple[
 
 
 def _cases():
-    return sorted(GOOD)
+    return sorted(n for n in GOOD if n not in SKIPPED)
 
 
 @pytest.mark.parametrize("node_id", _cases())
@@ -283,6 +312,101 @@ def test_pure_checks_name_the_input_and_convert_images():
         check_image(torch.rand(1, 4, 4, 2), "image")
 
 
+finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(finite, finite, st.floats(min_value=1e-3, max_value=1e6), st.sampled_from(["below", "above", "inside"]))
+def test_numbers_outside_their_declared_range_are_refused_with_the_range(a, b, gap, where):
+    lo, hi = min(a, b), max(a, b)
+    value = {"below": lo - gap, "above": hi + gap, "inside": (lo + hi) / 2}[where]
+    if where == "inside":
+        assert number(value, "cfg", "FLOAT", lo, hi) == value
+        return
+    with pytest.raises(ValueError, match=r"^cfg is .* outside its range: enter a number from .* to ") as err:
+        number(value, "cfg", "FLOAT", lo, hi)
+    assert type(err.value).__name__ == "BlendspaceInputError"
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 2.5, True, "3", None, [1]])
+def test_an_int_input_takes_whole_numbers_only(value):
+    with pytest.raises(ValueError, match="seed"):
+        number(value, "seed", "INT", 0, 2 ** 64 - 1)
+    assert number(2.0, "seed", "INT", 0, 10) == 2 and isinstance(number(2.0, "seed", "INT", 0, 10), int)
+    with pytest.raises(ValueError, match="seed is 18446744073709551616, outside its range: enter a number from 0 to "
+                                         "18446744073709551615"):
+        number(2 ** 64, "seed", "INT", 0, 2 ** 64 - 1)
+
+
+def test_choices_texts_and_booleans():
+    assert choice("lerp", "method", ("slerp", "lerp")) == "lerp"
+    with pytest.raises(ValueError, match=r"method is 'nearest', not one of its choices: choose one of 'slerp', 'lerp'"):
+        choice("nearest", "method", ("slerp", "lerp"))
+    with pytest.raises(ValueError, match=r"and 88 more"):
+        choice("x", "sampler_name", tuple(f"s{i}" for i in range(100)))
+    with pytest.raises(ValueError, match="method is 0"):
+        choice(0, "method", ("slerp", "lerp"))
+    assert boolean(1, "ping_pong") is True and boolean(False, "ping_pong") is False
+    for bad in ("yes", 2, None):
+        with pytest.raises(ValueError, match="ping_pong: expected true or false"):
+            boolean(bad, "ping_pong")
+    with pytest.raises(ValueError, match="prompt: expected text, got int"):
+        text(5, "prompt")
+
+
+def test_images_are_converted_or_refused_by_their_dtype_and_range():
+    pixels = torch.tensor([[[[0, 128, 255]]]], dtype=torch.uint8)
+    assert torch.equal(check_image(pixels, "image"), pixels.float() / 255.0)
+    half = torch.rand(1, 4, 4, 3).half()
+    out = check_image(half, "image")
+    assert out.dtype == torch.float32 and torch.equal(out, half.float()) and half.dtype == torch.float16
+    assert torch.equal(check_image(torch.ones(1, 2, 2, 3, dtype=torch.bool), "image"), torch.ones(1, 2, 2, 3))
+    with pytest.raises(ValueError, match="image has pixel values from 0 to 255, but an IMAGE holds 0 to 1: divide"):
+        check_image(torch.linspace(0, 255, 12).view(1, 2, 2, 3), "image")
+    with pytest.raises(ValueError, match=r"image has pixel values from -1 to 1.*\(x \+ 1\) / 2"):
+        check_image(torch.linspace(-1, 1, 12).view(1, 2, 2, 3), "image")
+    with pytest.raises(ValueError, match="image is a int32 tensor with values from 0 to 65535"):
+        check_image(torch.tensor([0, 65535, 7], dtype=torch.int32).view(1, 1, 1, 3), "image")
+    assert check_image(torch.full((1, 2, 2, 3), 1.2), "image").max() == pytest.approx(1.2), "overshoot is kept"
+    mask = check_mask(torch.tensor([[0, 255]], dtype=torch.uint8), "mask")
+    assert mask.dtype == torch.float32 and torch.equal(mask, torch.tensor([[0.0, 1.0]]))
+
+
+def test_latent_batch_index_noise_mask_and_size():
+    s = torch.randn(2, 4, 8, 8)
+    assert check_latent({"samples": s, "batch_index": [3, 4]}, "latent")["batch_index"] == [3, 4]
+    for index, msg in (([0], "batch_index has 1 entries but its batch has 2 samples"),
+                       ([0, 10 ** 9], "batch_index runs from 0 to 1000000000"), ([-1, 0], "batch_index runs from -1"),
+                       ("01", "batch_index is '01': expected a list of whole numbers")):
+        with pytest.raises(ValueError, match=f"latent's {msg}"):
+            check_latent({"samples": s, "batch_index": index}, "latent")
+    with pytest.raises(ValueError, match="latent's noise_mask has 1 dimensions"):
+        check_latent({"samples": s, "noise_mask": torch.ones(8)}, "latent")
+    given = {"samples": s, "noise_mask": torch.ones(1, 8, 8, dtype=torch.bool)}
+    out = check_latent(given, "latent")
+    assert out["noise_mask"].dtype == torch.float32 and given["noise_mask"].dtype == torch.bool
+    with pytest.raises(ValueError, match="latent is 1x1 .*at least 2x2"):
+        check_latent({"samples": s[..., :1, :1]}, "latent")
+    with pytest.raises(ValueError, match="latent's samples are torch.int64"):
+        check_latent({"samples": s.long()}, "latent")
+
+
+def test_value_lists_are_bounded_before_they_are_expanded():
+    import time
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=r"steps_list: the range '0:1:1e-09' gives 10{8}\d values; give at most 64"):
+        parse_values("0:1:1e-09", "steps_list", 0, 1, 64)
+    with pytest.raises(ValueError, match="noise_strength: 1000000 values; give at most 256"):
+        parse_values(", ".join(["0.5"] * 1_000_000), "noise_strength")
+    with pytest.raises(ValueError, match="strength_list has 2000 values: give at most 1000"):
+        parse_strengths(" ".join(["0.5"] * 2000))
+    with pytest.raises(ValueError, match=r"noise_strength: \[nan\] outside"):
+        parse_values("nan", "noise_strength")
+    with pytest.raises(ValueError, match=r"the grid has 65536 cells \(16 \(noise_strength\) × 16"):
+        grid_cells({p: [0.5] * 16 for p in PARAMETERS})
+    assert time.monotonic() - started < 5.0
+
+
 def test_grid_best_of_nan_scores_is_defined():
     assert best_index(torch.tensor([float("nan"), 0.2, 0.5])) == 2
     assert best_index(torch.tensor([float("nan"), float("nan")])) == 0, "all NaN: the first cell, not an IndexError"
@@ -294,3 +418,242 @@ def test_model_facts_on_this_comfyui(comfy, tiny_models):
     assert compat.latent_channels(tiny_models[0]) == 4 and compat.latent_channels(sdxl) == 4
     assert compat.context_width(tiny_models[0]) == comfy.tiny.CONTEXT_DIM == compat.context_width(sdxl)
     assert "SD1.x" in compat.model_family(tiny_models[0]) and "SDXL" in compat.model_family(sdxl)
+
+
+# ------------------------------------------------------------------------------------------ fuzz by declarations
+# Every node is fed bad values one input at a time, derived from its own INPUT_TYPES: numbers outside the declared
+# min/max (NaN and infinity included), choices not in the list, objects of the wrong kind, tensors of the wrong
+# dtype, range, size, channel count or batch, malformed LATENT and CONDITIONING values and huge lists. Each call
+# must either run (finite outputs) or raise the pack's BlendspaceInputError naming the input; never another
+# exception from inside torch, PIL or ComfyUI, never NaN, never a hang (each call is bounded by a timer).
+
+REFUSED, RUNS, EITHER = "refused", "runs", "runs or refused"
+CALL_SECONDS = 60.0
+FUZZ_SEED = 8
+FUZZ_PER_NODE = 6
+"""Cases tried per node in a normal run (a fixed, seeded sample, plus every case the issue named);
+``BLENDSPACE_FUZZ=all`` runs every case."""
+
+
+class Hang(BaseException):
+    """A call ran past its time limit (a BaseException, so no ``except Exception`` in a node swallows it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    def alarm(signum, frame):
+        raise Hang(f"no answer after {seconds:g} s")
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _number_cases(kind: str, opts: dict) -> list[tuple]:
+    lo, hi = opts.get("min"), opts.get("max")
+    span = (hi - lo) if lo is not None and hi is not None else 1
+    delta = 1 if kind == "INT" else max(abs(span) * 0.01, 1e-3)
+    cases = [("NaN", math.nan, REFUSED), ("inf", math.inf, REFUSED), ("text", "1", REFUSED),
+             ("a list", [1], REFUSED)]
+    if lo is not None:
+        cases.append(("below its min", lo - delta, REFUSED))
+    if hi is not None:
+        cases.append(("above its max", hi + delta, REFUSED))
+    if kind == "INT":
+        cases += [("a fraction", (lo or 0) + 1.5, REFUSED), ("True", True, REFUSED)]
+    else:
+        cases.append(("-inf", -math.inf, REFUSED))
+    return cases
+
+
+LIST_TEXTS = [("a million values", ", ".join(["0.5"] * 1_000_000), EITHER),
+              ("a billion-value range", "0:1:0.000000001", EITHER), ("huge numbers", "1e308, -1e308", EITHER),
+              ("nan and inf", "nan, inf", EITHER), ("a megabyte of text", "a cat, " * 150_000, EITHER),
+              ("a range with step 0", "0:1:0", EITHER), ("a reversed range", "1:0:0.1", EITHER)]
+
+
+def _image_cases(v: torch.Tensor) -> list[tuple]:
+    g = torch.Generator().manual_seed(1)
+    return [("uint8 0-255", (v * 255).round().to(torch.uint8), RUNS), ("int32 0-255", (v * 255).round().int(), RUNS),
+            ("float16", v.half(), RUNS), ("bfloat16", v.bfloat16(), RUNS), ("float64", v.double(), RUNS),
+            ("bool", v > 0.5, RUNS), ("float 0-255", v * 255, REFUSED), ("float -1..1", v * 2 - 1, REFUSED),
+            ("NaN", _nan_like(v), REFUSED), ("inf", v * math.inf, REFUSED), ("1x1", v[:, :1, :1], EITHER),
+            ("one pixel wide", v[:, :, :1], EITHER), ("2 channels", v[..., :2], REFUSED),
+            ("5 channels", torch.cat([v, v[..., :2]], -1), REFUSED), ("channels first", v.movedim(-1, 1), REFUSED),
+            ("3-D", v[0], REFUSED), ("5-D", v[None], REFUSED), ("empty batch", v[:0], REFUSED),
+            ("batch of 3", torch.rand(3, *v.shape[1:], generator=g), EITHER), ("63x65", torch.rand(1, 63, 65, 3), EITHER),
+            ("a numpy array", v.numpy(), REFUSED), ("a file name", "image.png", REFUSED)]
+
+
+def _latent_cases(value: dict, has_model: bool) -> list[tuple]:
+    s = value["samples"]
+    two = torch.cat([s, s.flip(-1)])
+    return [("the bare tensor", s, REFUSED), ("no samples", {"noise_mask": torch.ones(1, 8, 8)}, REFUSED),
+            ("samples a string", {"samples": "latent"}, REFUSED), ("NaN", {**value, "samples": _nan_like(s)}, REFUSED),
+            ("5-D", {"samples": s.unsqueeze(2)}, REFUSED), ("3-D", {"samples": s[0]}, REFUSED),
+            ("empty batch", {"samples": s[:0]}, REFUSED),
+            ("16 channels", {"samples": torch.randn(1, 16, *s.shape[2:])}, REFUSED if has_model else EITHER),
+            ("float16", {"samples": s.half()}, EITHER), ("int64", {"samples": s.long()}, EITHER),
+            ("batch_index shorter than the batch", {"samples": two, "batch_index": [0]}, REFUSED),
+            ("batch_index of a billion", {"samples": s, "batch_index": [10 ** 9]}, REFUSED),
+            ("batch_index negative", {"samples": s, "batch_index": [-1]}, REFUSED),
+            ("batch_index text", {"samples": s, "batch_index": "0"}, REFUSED),
+            ("noise_mask 1-D", {"samples": s, "noise_mask": torch.ones(8)}, REFUSED),
+            ("noise_mask NaN", {"samples": s, "noise_mask": _nan_like(torch.ones(1, 8, 8))}, REFUSED),
+            ("noise_mask text", {"samples": s, "noise_mask": "mask"}, REFUSED),
+            ("1x1", {"samples": s[..., :1, :1]}, EITHER), ("batch of 3", {"samples": torch.cat([s, s, s])}, EITHER)]
+
+
+def _mask_cases(v: torch.Tensor) -> list[tuple]:
+    return [("uint8 0-255", (v * 255).round().to(torch.uint8), RUNS), ("bool", v > 0.5, RUNS),
+            ("float16", v.half(), RUNS), ("NaN", _nan_like(v), REFUSED), ("4-D", v[None], REFUSED),
+            ("1-D", v[0, 0], REFUSED), ("empty", v[:0], REFUSED), ("1x1", v[:, :1, :1], EITHER),
+            ("batch of 3", v.repeat(3, 1, 1), EITHER), ("a list", v.tolist(), REFUSED)]
+
+
+def _conditioning_cases(value: list, width_matters: bool) -> list[tuple]:
+    tokens, extra = value[0]
+    pooled = extra.get("pooled_output")
+    cases = [("text", "a cat", REFUSED), ("empty", [], REFUSED), ("an entry without its dict", [tokens], REFUSED),
+             ("a dict that is text", [[tokens, "x"]], REFUSED), ("tokens text", [["a cat", dict(extra)]], REFUSED),
+             ("NaN", [[_nan_like(tokens), extra]], REFUSED), ("2-D", [[tokens[0], extra]], REFUSED),
+             ("no tokens", [[tokens[:, :0], extra]], REFUSED), ("empty batch", [[tokens[:0], extra]], REFUSED),
+             ("width 48", [[torch.randn(1, tokens.shape[1], 48), dict(extra)]], REFUSED if width_matters else EITHER),
+             ("float16", [[tokens.half(), dict(extra)]], EITHER), ("5 tokens", [[tokens[:, :5], extra]], EITHER),
+             ("batch of 2", [[tokens.repeat(2, 1, 1), extra]], EITHER)]
+    if isinstance(pooled, torch.Tensor):
+        cases += [("NaN pooled", [[tokens, {**extra, "pooled_output": _nan_like(pooled)}]], REFUSED),
+                  ("pooled text", [[tokens, {**extra, "pooled_output": "x"}]], EITHER),
+                  ("pooled 7 wide", [[tokens, {**extra, "pooled_output": torch.randn(1, 7)}]], EITHER)]
+    return cases
+
+
+OBJECT_KINDS = {"MODEL": "model", "VAE": "vae", "CLIP_VISION": "cv", "BLENDSPACE_OPEN_CLIP": "coca",
+                "BLENDSPACE_CLIP_TARGET": "target", "BLENDSPACE_CYCLE": "cycle", "CLIP_VISION_OUTPUT": "cv_out",
+                "CLIP": "clip"}
+
+
+def _object_cases(k, kind: str, has_model: bool) -> list[tuple]:
+    cases = [("text", "model.safetensors", REFUSED), ("a number", 3, REFUSED), ("an empty dict", {}, REFUSED)]
+    cases += [(f"a {other}", k[key], REFUSED) for other, key in OBJECT_KINDS.items() if other != kind]
+    if kind == "VAE":
+        cases.append(("a 16-channel VAE", k["vae16"], REFUSED if has_model else EITHER))
+    if kind == "CLIP_VISION_OUTPUT":
+        wide = {"image_embeds": torch.randn(1, 48), "last_hidden_state": torch.randn(1, 50, 48)}
+        cases += [("no last_hidden_state", {"image_embeds": k["cv_out"]["image_embeds"]}, EITHER),
+                  ("another model's width", wide, EITHER),
+                  ("NaN", {"image_embeds": _nan_like(k["cv_out"]["image_embeds"])}, REFUSED)]
+    if kind == "BLENDSPACE_CLIP_TARGET":
+        cases += [("another width", {"embeds": torch.randn(1, 48), "dim": 48}, EITHER),
+                  ("NaN", {"embeds": _nan_like(k["target"]["embeds"]), "dim": k["target"]["dim"]}, REFUSED)]
+    return cases
+
+
+def _fuzz_cases(k, kind: str, opts: dict, value, context: dict) -> list[tuple]:
+    """(what, bad value, expected outcome) for one input of socket type ``kind`` (a list or tuple for a combo)."""
+    if isinstance(kind, (list, tuple)):
+        return [("not a choice", "no such choice", REFUSED), ("a number", 0, REFUSED)]
+    if kind in ("INT", "FLOAT"):
+        return _number_cases(kind, opts)
+    if kind == "BOOLEAN":
+        return [("text", "yes", REFUSED), ("the number 2", 2, REFUSED)]
+    if kind == "STRING":
+        return [("a number", 5, REFUSED)] + LIST_TEXTS
+    if kind == "IMAGE":
+        return _image_cases(value if isinstance(value, torch.Tensor) else k["image"])
+    if kind == "LATENT":
+        return _latent_cases(value if isinstance(value, dict) else k["latent"], context["has_model"])
+    if kind == "MASK":
+        return _mask_cases(value if isinstance(value, torch.Tensor) else k["mask"])
+    if kind == "CONDITIONING":
+        return _conditioning_cases(value if isinstance(value, list) else k["pos"], context["width_matters"])
+    return _object_cases(k, kind, context["has_model"])
+
+
+def _declared(cls) -> dict[str, tuple]:
+    spec = cls.INPUT_TYPES()
+    return {name: (decl[0], decl[1] if len(decl) > 1 else {}, part == "required")
+            for part in ("required", "optional") for name, decl in spec.get(part, {}).items()}
+
+
+def _node_cases(k, node_id: str) -> list[tuple]:
+    """Every (input, what, bad value, expected) case of a node, from its declarations and its good call."""
+    cls = _classes(k["comfy"])[node_id]
+    good = GOOD[node_id](k)
+    declared = _declared(cls)
+    kinds = [declared[n][0] for n in good if n in declared]
+    context = {"has_model": "MODEL" in kinds, "width_matters": "MODEL" in kinds or kinds.count("CONDITIONING") > 1}
+    cases = []
+    for name, (kind, opts, required) in declared.items():
+        for what, bad, expected in _fuzz_cases(k, kind, opts, good.get(name), context):
+            cases.append((name, what, bad, expected))
+        if required:
+            cases.append((name, "None", None, REFUSED))
+    return cases
+
+
+NAMED_IN_ISSUE = {("BlendspaceClipScore", "image", "uint8 0-255"),
+                  ("BlendspaceSlerpClipImageEmbeds", "content_image", "uint8 0-255"),
+                  ("BlendspaceMixGridSearch", "content_image", "uint8 0-255"),
+                  ("BlendspaceSlerpClipImageEmbeds", "style_image", "float16"),
+                  ("BlendspaceClipScore", "image", "1x1"),
+                  ("BlendspaceMixGridSearch", "vae", "a 16-channel VAE"),
+                  ("BlendspaceDenoisingReplay", "seed", "above its max"),
+                  ("BlendspaceCocaCaption", "num_beam_groups", "below its min"),
+                  ("BlendspaceGuidanceGrid", "steps_list", "a million values"),
+                  ("BlendspaceSaveAnimatedGIF", "loop", "above its max"),
+                  ("ImageEmbedToPromptMapper", "clip_vision_output", "no last_hidden_state"),
+                  ("ImageEmbedToPromptMapper", "clip_vision_output", "another model's width"),
+                  ("BlendspaceDenoisingReplay", "latent_image", "batch_index shorter than the batch"),
+                  ("BlendspaceStrengthSweep", "latent", "batch_index shorter than the batch"),
+                  ("BlendspaceGuidanceGrid", "vae", "a CLIP_VISION")}
+"""The examples issue 25 lists: always tried."""
+
+
+def _chosen(node_id: str, cases: list[tuple]) -> list[tuple]:
+    if os.environ.get("BLENDSPACE_FUZZ") == "all":
+        return cases
+    named = [c for c in cases if (node_id, c[0], c[1]) in NAMED_IN_ISSUE]
+    rest = [c for c in cases if (node_id, c[0], c[1]) not in NAMED_IN_ISSUE]
+    rng = random.Random(f"{FUZZ_SEED}:{node_id}")
+    return named + rng.sample(rest, min(FUZZ_PER_NODE, len(rest)))
+
+
+def _outcome(k, node_id: str, args: dict, name: str, expected: str) -> str | None:
+    """None when the call behaved, else what went wrong."""
+    try:
+        with _time_limit(CALL_SECONDS):
+            out = _call(k, node_id, args)
+            result = out if not isinstance(out, dict) else out.get("result", ())
+            _finite(result, node_id)
+            _finite(_sampled(k, result), f"{node_id} sampled")
+    except Hang as err:
+        return f"hangs ({err})"
+    except AssertionError as err:
+        return f"gives non-finite output: {err}"
+    except Exception as err:  # noqa: BLE001 (the point: which exceptions escape)
+        if type(err).__name__ != "BlendspaceInputError":
+            return f"raises {type(err).__name__}: {str(err)[:300]}"
+        if name not in str(err):
+            return f"refuses it without naming {name}: {str(err)[:300]}"
+        return f"is refused, but should run: {str(err)[:300]}" if expected == RUNS else None
+    return "is accepted silently" if expected == REFUSED else None
+
+
+def test_every_registered_node_is_fuzzed(comfy):
+    registered = {cls.NODE_ID for module in comfy.pack.nodes.NODE_MODULES for cls in module.NODES}
+    assert registered == set(GOOD), f"give each new node a good call in GOOD: {sorted(registered ^ set(GOOD))}"
+
+
+@pytest.mark.parametrize("node_id", sorted(GOOD))
+def test_fuzzed_bad_inputs_run_or_are_refused_by_name(kit, node_id):
+    good = GOOD[node_id](kit)
+    failures = []
+    for name, what, bad, expected in _chosen(node_id, _node_cases(kit, node_id)):
+        problem = _outcome(kit, node_id, {**good, name: bad}, name, expected)
+        if problem is not None:
+            failures.append(f"{name} = {what}: {problem}")
+    assert not failures, f"{node_id}:\n" + "\n".join(failures)

@@ -12,6 +12,7 @@ import torch
 from ...blendspace.clip_guidance import clip_image_embeds
 from ...blendspace.clip_preprocess import OPENAI_MEAN, OPENAI_STD, centre_square_pixels, source_resize_512
 from ...blendspace.errors import BlendspaceInputError
+from ...blendspace.vision_output import tensor_fields
 
 log = logging.getLogger("blendspace")
 
@@ -76,6 +77,22 @@ class ImageTower:
         return clip_image_embeds(module, pixels).float()
 
 
+def _hidden_state(clip_vision_output, model) -> torch.Tensor:
+    """The first image's ``last_hidden_state`` (1, tokens, width) of a core CLIP Vision Encode output, when it has
+    one of the width of ``model`` (the CLIP vision model its tokens go through); else a clear error."""
+    hidden = tensor_fields(clip_vision_output).get("last_hidden_state")
+    if hidden is None or hidden.dim() != 3 or hidden.numel() == 0:
+        raise BlendspaceInputError("clip_vision_output has no last_hidden_state (batch, tokens, width): connect core "
+                                   "CLIP Vision Encode's output, or connect the image instead.")
+    norm = getattr(getattr(model, "vision_model", None), "post_layernorm", None)
+    width = getattr(norm, "normalized_shape", (None,))[-1]
+    if width is not None and hidden.shape[-1] != width:
+        raise BlendspaceInputError(f"clip_vision_output holds {hidden.shape[-1]}-wide tokens but the connected "
+                                   f"clip_vision model is {width} wide: encode the image with this CLIP vision model "
+                                   "(or connect the image instead).")
+    return hidden[:1]
+
+
 def image_tokens(clip_vision, clip_vision_output=None, image=None, faithful: bool = False) -> torch.Tensor:
     """(257, proj) projected tokens of the first guide image."""
     import comfy.model_management
@@ -95,7 +112,7 @@ def image_tokens(clip_vision, clip_vision_output=None, image=None, faithful: boo
                                   getattr(clip_vision, "image_std", OPENAI_STD))
         hidden = model(pixel_values=px, intermediate_output=-2)[0]
     else:
-        hidden = clip_vision_output["last_hidden_state"][:1]
+        hidden = _hidden_state(clip_vision_output, model)
         comfy.model_management.load_model_gpu(clip_vision.patcher)
     device = next(model.parameters()).device
     with torch.no_grad():

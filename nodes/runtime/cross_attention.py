@@ -35,16 +35,26 @@ def cross_attention_blocks(model) -> list[tuple[str, int]]:
     return keys
 
 
+MAX_BLOCK_ENTRIES = 64
+"""The most entries a ``blocks`` list may hold (a U-Net has a few dozen blocks at most)."""
+
+
 def parse_blocks(spec: str, available: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """'all', or a comma list of block names ('input') and single blocks ('input 4')."""
+    """'all', or a comma list of at most ``MAX_BLOCK_ENTRIES`` block names ('input') and single blocks
+    ('input 4')."""
     text = (spec or "").strip().lower()
     if text in ("", "all"):
         return list(available)
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if len(parts) > MAX_BLOCK_ENTRIES:
+        raise BlendspaceInputError(f"blocks: {len(parts)} entries; give at most {MAX_BLOCK_ENTRIES} ('all', or names "
+                                   "like 'input', 'output 3').")
     chosen: list[tuple[str, int]] = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
+    for part in parts:
         words = part.replace(":", " ").split()
         if words[0] not in BLOCK_NAMES or len(words) > 2:
-            raise BlendspaceInputError(f"blocks: cannot read '{part}'. Use 'all', or names like 'input', 'middle', "
+            shown = part if len(part) <= 40 else part[:37] + "..."
+            raise BlendspaceInputError(f"blocks: cannot read '{shown}'. Use 'all', or names like 'input', 'middle', "
                                        "'output', 'input 4'.")
         if len(words) == 1:
             keys = [k for k in available if k[0] == words[0]]
