@@ -31,7 +31,8 @@ TEST_TIERS = {"math": "no ComfyUI, the pure math and the tooling's logic (second
               "server": "real ComfyUI servers on 127.0.0.1",
               "frontend": "ComfyUI's web frontend in headless Chromium",
               "bench": "the benchmarks' smoke runs"}
-FILE_TIERS = {"test_frontend.py": "frontend", "test_servers.py": "server", "test_benchmarks.py": "bench"}
+FILE_TIERS = {"test_frontend.py": "frontend", "test_servers.py": "server", "test_benchmarks.py": "bench",
+              "test_readme_commands.py": "server"}  # the README's commands start ComfyUI and servers
 COMFY_FIXTURES = {"comfy", "tiny_models"}
 COMFYUI_TOP_MODULES = ("comfy", "comfy_extras", "comfy_execution", "folder_paths", "latent_preview", "execution")
 
