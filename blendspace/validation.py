@@ -232,6 +232,17 @@ def same_width(widths: dict[str, int], context_dim: int | None = None, family: s
                                    "CLIP (one model family).")
 
 
+def pooled_fits(cond, name: str, width: int, family: str = "the model") -> None:
+    """Every pooled vector of a (checked) conditioning is ``width`` wide, the width the model reads."""
+    for i, entry in enumerate(cond):
+        pooled = entry[1].get("pooled_output")
+        if isinstance(pooled, torch.Tensor) and pooled.shape[-1] != width:
+            where = name if len(cond) == 1 else f"{name} (entry {i})"
+            raise BlendspaceInputError(
+                f"{where}'s pooled_output is {pooled.shape[-1]} wide but {family} reads a {width}-wide pooled "
+                "vector: encode the prompt with this model's text encoders (the CLIP loaded for it).")
+
+
 IMAGE_SLACK = 0.5
 """How far an IMAGE's float pixels may stray outside [0, 1] (rounding and sharpening overshoot) before the
 image is refused as holding another range (0-255, or -1 to 1)."""

@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -230,16 +231,51 @@ def execute(session: SimpleNamespace, prompt: dict, echo=None, workflow: dict | 
     return dict(ex.history_result["outputs"] if session.is_current else ex.outputs_ui)
 
 
-def node_definitions(nodes) -> tuple[dict, dict]:
-    """INPUT_TYPES() and RETURN_TYPES of every registered node (nodes whose INPUT_TYPES fails are left out)."""
-    defs, outs = {}, {}
+class NodeDefinitions(Mapping):
+    """``class_type`` → ``INPUT_TYPES()`` of the registered nodes, each asked for only when it is looked up.
+
+    Some core nodes write when asked for their inputs (the current ComfyUI's Load 3D makes ``input/3d`` in the
+    input folder), so a run must not ask every node: only those its workflow uses. A node whose
+    ``INPUT_TYPES()`` fails counts as absent (a broken third-party node must not stop the conversion)."""
+
+    def __init__(self, classes: Mapping):
+        self._classes = classes
+        self._known: dict[str, dict | None] = {}
+
+    def _lookup(self, name: str) -> dict | None:
+        if name not in self._known:
+            cls = self._classes.get(name)
+            try:
+                self._known[name] = None if cls is None else cls.INPUT_TYPES()
+            except Exception:  # noqa: BLE001 - see the class docstring
+                self._known[name] = None
+        return self._known[name]
+
+    def __getitem__(self, name: str) -> dict:
+        found = self._lookup(name) if isinstance(name, str) else None
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._lookup(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._classes if name in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def node_definitions(nodes) -> tuple[NodeDefinitions, dict]:
+    """The registered nodes' ``INPUT_TYPES()`` (looked up lazily: :class:`NodeDefinitions`) and ``RETURN_TYPES``."""
+    outs = {}
     for name, cls in nodes.NODE_CLASS_MAPPINGS.items():
         try:
-            defs[name] = cls.INPUT_TYPES()
             outs[name] = list(cls.RETURN_TYPES)
         except Exception:  # noqa: BLE001 - a broken third-party node must not stop the conversion
             continue
-    return defs, outs
+    return NodeDefinitions(nodes.NODE_CLASS_MAPPINGS), outs
 
 
 def _searched(folder_paths, folder: str) -> tuple[str, list[str]]:

@@ -31,7 +31,7 @@ from ..blendspace import validation
 from ..blendspace.cycle_diffusion import CycleNoises
 from ..blendspace.errors import BlendspaceInputError
 from .inputs import OPEN_CLIP_TYPE
-from .runtime.model_facts import context_width, latent_channels, model_family
+from .runtime.model_facts import context_width, latent_channels, model_family, pooled_width
 
 
 class Declared(NamedTuple):
@@ -161,6 +161,9 @@ def _check_fit(types: dict[str, str], values: dict, model: _Model, out: dict) ->
                     "latents: connect the VAE of this model's checkpoint (or its family's VAE).")
     context = context_width(model.model) if model.model is not None and widths else None
     validation.same_width(widths, context, model.family)
+    pooled = pooled_width(model.model) if model.model is not None and widths else None
+    for name in widths if pooled is not None else ():
+        validation.pooled_fits(out[name], name, pooled, model.family)
 
 
 def check_inputs(declared: dict[str, Declared], values: dict, file_inputs: tuple[str, ...] = ()) -> dict:

@@ -134,7 +134,35 @@ GOOD = {
                                          "positive": k["pos"], "negative": k["neg"],
                                          "latent": {"samples": torch.zeros(1, 4, 8, 8)}, "vae": k["vae"],
                                          "steps_list": "1", "guidance_scales": "0, 5", "guidance_rescale": 0.7},
+    "BlendspacePromptMixAttentionPatch": lambda k: dict(model=k["model"]),
+    "BlendspaceReferenceMix": lambda k: dict(model=k["model"], conditioning=k["pos"], negative=k["neg"], weight=0.3,
+                                             **_dial()),
+    "BlendspaceReferenceSweep": lambda k: dict(**_sampler(k, steps=1), conditioning=k["pos"], negative=k["neg"],
+                                               latent=k["latent"], frames=2, **_dial()),
 }
+DIT_NODES = {"BlendspacePromptMixAttentionPatch", "BlendspaceReferenceMix", "BlendspaceReferenceSweep"}
+"""Nodes for joint-attention and edit models: called on a tiny Flux Kontext whose prompt carries two reference
+latents (:func:`_kit_for`), on the current ComfyUI only."""
+
+
+def _dial(strength_b: float = 0.8) -> dict:
+    return dict(strength_a=1.0, strength_b=strength_b, mode="attention dial", start_percent=0.0, end_percent=1.0)
+
+
+def _kit_for(k: dict, node_id: str) -> dict:
+    """The kit a node is called with: the SD1.x one, or for :data:`DIT_NODES` the same with a tiny Flux Kontext,
+    a prompt with two references, a Flux negative and a 16-channel latent in place of the U-Net's (built once)."""
+    if node_id not in DIT_NODES:
+        return k
+    tiny = k["comfy"].tiny
+    tiny.current_comfyui_only("Flux")
+    if "kontext" not in k:
+        with torch.inference_mode():
+            refs = [tiny.random_latent((1, 16, h, w), 5 + i) for i, (h, w) in enumerate(((8, 12), (10, 6)))]
+            k["kontext"] = dict(model=tiny.tiny_flux_kontext(0), pos=tiny.with_reference_latents(
+                tiny.kontext_conditioning(1, tokens=16), refs), neg=tiny.kontext_conditioning(2, tokens=16),
+                latent={"samples": torch.zeros(1, 16, 8, 8)})
+    return {**k, **k["kontext"]}
 
 
 def _classes(comfy) -> dict:
@@ -159,6 +187,11 @@ def _nan_like(x: torch.Tensor) -> torch.Tensor:
     return y
 
 
+def _other_channels(samples: torch.Tensor) -> int:
+    """A channel count that is not the good latent's (the U-Net's 4, or Flux's 16)."""
+    return 4 if samples.shape[1] == 16 else 16
+
+
 def _bad_values(k, kind: str, value, has_model: bool, conds: int) -> list[tuple[str, object]]:
     """(what, bad value) to put in place of a good ``value`` of socket type ``kind``."""
     if kind == "FLOAT":
@@ -170,7 +203,8 @@ def _bad_values(k, kind: str, value, has_model: bool, conds: int) -> list[tuple[
         bad = [("NaN", {**value, "samples": _nan_like(s)}), ("5-D", {"samples": s.unsqueeze(2)}),
                ("empty batch", {"samples": s[:0]}), ("3-D", {"samples": s[0]})]
         if has_model:
-            bad.append(("16 channels", {"samples": torch.randn(1, 16, 8, 8)}))
+            other = _other_channels(s)
+            bad.append((f"{other} channels", {"samples": torch.randn(1, other, 8, 8)}))
         return bad
     if kind == "CONDITIONING":
         tokens, extra = value[0]
@@ -186,6 +220,8 @@ def _bad_values(k, kind: str, value, has_model: bool, conds: int) -> list[tuple[
                 ("2 channels", value[..., :2]), ("3-D", value[0])]
     if kind == "MASK":
         return [("NaN", _nan_like(value)), ("empty", value[:0]), ("4-D", value[None])]
+    if kind == "MODEL":
+        return [("a VAE", k["vae"]), ("a file name", "model.safetensors")]
     return []
 
 
@@ -195,6 +231,7 @@ def _cases():
 
 @pytest.mark.parametrize("node_id", _cases())
 def test_every_bad_input_is_a_clear_error(kit, node_id):
+    kit = _kit_for(kit, node_id)
     cls = _classes(kit["comfy"])[node_id]
     good = GOOD[node_id](kit)
     types = _types(cls)
@@ -249,6 +286,7 @@ def _sampled(k, out) -> list:
 
 @pytest.mark.parametrize("node_id", _cases())
 def test_good_call_never_changes_its_inputs_and_is_finite(kit, node_id):
+    kit = _kit_for(kit, node_id)
     good = GOOD[node_id](kit)
     tensors = {n: v for n, v in good.items() if isinstance(v, (torch.Tensor, dict, list))}
     before = copy.deepcopy(tensors)
@@ -273,6 +311,7 @@ def _limits(cls, good: dict, node_id: str) -> list[dict]:
 
 @pytest.mark.parametrize("node_id", _cases())
 def test_widgets_at_their_limits_give_finite_outputs(kit, node_id):
+    kit = _kit_for(kit, node_id)
     cls = _classes(kit["comfy"])[node_id]
     good = GOOD[node_id](kit)
     for limits in _limits(cls, good, node_id):
@@ -495,7 +534,8 @@ def _latent_cases(value: dict, has_model: bool) -> list[tuple]:
             ("samples a string", {"samples": "latent"}, REFUSED), ("NaN", {**value, "samples": _nan_like(s)}, REFUSED),
             ("5-D", {"samples": s.unsqueeze(2)}, REFUSED), ("3-D", {"samples": s[0]}, REFUSED),
             ("empty batch", {"samples": s[:0]}, REFUSED),
-            ("16 channels", {"samples": torch.randn(1, 16, *s.shape[2:])}, REFUSED if has_model else EITHER),
+            (f"{_other_channels(s)} channels", {"samples": torch.randn(1, _other_channels(s), *s.shape[2:])},
+             REFUSED if has_model else EITHER),
             ("float16", {"samples": s.half()}, EITHER), ("int64", {"samples": s.long()}, EITHER),
             ("batch_index shorter than the batch", {"samples": two, "batch_index": [0]}, REFUSED),
             ("batch_index of a billion", {"samples": s, "batch_index": [10 ** 9]}, REFUSED),
@@ -650,6 +690,7 @@ def test_every_registered_node_is_fuzzed(comfy):
 
 @pytest.mark.parametrize("node_id", sorted(GOOD))
 def test_fuzzed_bad_inputs_run_or_are_refused_by_name(kit, node_id):
+    kit = _kit_for(kit, node_id)
     good = GOOD[node_id](kit)
     failures = []
     for name, what, bad, expected in _chosen(node_id, _node_cases(kit, node_id)):
@@ -657,3 +698,14 @@ def test_fuzzed_bad_inputs_run_or_are_refused_by_name(kit, node_id):
         if problem is not None:
             failures.append(f"{name} = {what}: {problem}")
     assert not failures, f"{node_id}:\n" + "\n".join(failures)
+
+
+def test_a_pooled_vector_of_another_width_is_refused_before_sampling(kit):
+    """Flux reads the pooled CLIP vector as it is (its vec_in_dim): another width is refused by name, not a
+    matrix-shape error from inside the model at the first step."""
+    k = _kit_for(kit, "BlendspaceReferenceSweep")
+    tokens, extra = k["pos"][0]
+    wide = [[tokens, {**extra, "pooled_output": torch.randn(1, 7)}]]
+    with pytest.raises(ValueError, match=r"^conditioning's pooled_output is 7 wide but Flux reads a 768-wide") as err:
+        _call(k, "BlendspaceReferenceSweep", {**GOOD["BlendspaceReferenceSweep"](k), "conditioning": wide})
+    assert type(err.value).__name__ == "BlendspaceInputError"

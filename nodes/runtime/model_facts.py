@@ -127,6 +127,18 @@ def context_width(model) -> int | None:
     return int(width) if isinstance(width, int) else None
 
 
+def pooled_width(model) -> int | None:
+    """Width of the pooled text vector the model reads as it is, or None where it reads none or mixes it with
+    other inputs first: Flux's ``vec_in_dim``; SD3's ``adm_in_channels`` (SDXL's ADM input also carries its
+    size embeddings, so it gives None)."""
+    config = getattr(getattr(model, "model", None), "model_config", None)
+    unet_config = getattr(config, "unet_config", None) or {}
+    width = unet_config.get("vec_in_dim")
+    if width is None and family_id(model) in ("SD3",):
+        width = unet_config.get("adm_in_channels")
+    return int(width) if isinstance(width, int) else None
+
+
 def discrete_alphas_cumprod(model, what: str):
     """ᾱ_t of the model's discrete DDPM schedule (float64, CPU), from its sigmas (ᾱ = 1 / (1 + σ²)); a clear
     error naming ``what`` for models without one (flow and EDM models)."""
