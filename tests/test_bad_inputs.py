@@ -706,6 +706,7 @@ def test_a_pooled_vector_of_another_width_is_refused_before_sampling(kit):
     k = _kit_for(kit, "BlendspaceReferenceSweep")
     tokens, extra = k["pos"][0]
     wide = [[tokens, {**extra, "pooled_output": torch.randn(1, 7)}]]
-    with pytest.raises(ValueError, match=r"^conditioning's pooled_output is 7 wide but Flux reads a 768-wide") as err:
+    wanted = r"^conditioning's pooled_output is 7 wide but the connected Flux model reads a 768-wide"
+    with pytest.raises(ValueError, match=wanted) as err:
         _call(k, "BlendspaceReferenceSweep", {**GOOD["BlendspaceReferenceSweep"](k), "conditioning": wide})
     assert type(err.value).__name__ == "BlendspaceInputError"

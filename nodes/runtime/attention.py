@@ -83,8 +83,8 @@ def add_attention_handler(model, name: str, handler: Handler, what: str) -> None
     dispatcher on first use and keeping any override another pack had put in the slot. ``what`` names the
     technique in the error raised on a ComfyUI without the slot."""
     if not supports_attention_override():
-        raise BlendspaceInputError(f"{what} needs a current ComfyUI (0.3.50 or newer): this ComfyUI has no "
-                                   "attention override hook. Update ComfyUI.")
+        raise BlendspaceInputError(f"{what} needs a current ComfyUI (one with the attention override hook, "
+                                   "added in September 2025; 0.3.64 has it): this ComfyUI has none. Update ComfyUI.")
     options = model.model_options.setdefault("transformer_options", {})
     current = options.get(OVERRIDE)
     dispatcher = current if isinstance(current, AttentionDispatcher) else AttentionDispatcher(foreign=current)

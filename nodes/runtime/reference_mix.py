@@ -74,8 +74,9 @@ def supports_reference_mix() -> bool:
 def dial_family(model) -> str:
     """The dial's kind of ``model`` ("flux", "qwen", "omnigen2"), or a clear error naming its family."""
     if not supports_reference_mix():
-        raise BlendspaceInputError(f"{WHAT} needs a current ComfyUI (0.3.50 or newer): this ComfyUI has no edit "
-                                   "models with reference latents and no attention override hook. Update ComfyUI.")
+        raise BlendspaceInputError(f"{WHAT} needs a current ComfyUI (one with the attention override hook, "
+                                   "added in September 2025; 0.3.64 has it): this ComfyUI has no edit models with "
+                                   "reference latents and no attention override hook. Update ComfyUI.")
     fid = family_id(model)
     if fid in REFUSED:
         raise BlendspaceInputError(f"model: {family_name(model)} is not supported by {WHAT}: {REFUSED[fid]}. Use Flux "
