@@ -156,8 +156,10 @@ def _check_batch_index(index, batch: int, name: str) -> None:
                                    f"0 to {MAX_BATCH_INDEX}.")
 
 
-def check_latent(latent, name: str, channels: int | None = None, family: str = "the model") -> dict:
-    """A LATENT dict: ``samples`` 4-D ``(batch, channels, height, width)`` floating point, non-empty, finite, with
+def check_latent(latent, name: str, channels: int | None = None, family: str = "the model", video: bool = False) -> dict:
+    """A LATENT dict: ``samples`` 4-D ``(batch, channels, height, width)`` (or, with ``video``, for a model that
+    reads video-format latents such as Qwen-Image's, also 5-D ``(batch, channels, frames, height, width)``, as
+    its VAE Encode makes them) floating point, non-empty, finite, with
     ``channels`` channels when given (an all-zero latent is accepted: ComfyUI widens empty latents), at least
     ``MIN_LATENT_SIDE`` wide and high; a ``batch_index`` with one entry per sample; a finite ``noise_mask`` of 2
     to 4 dimensions. Returns the latent, a new dict with a float32 ``noise_mask`` where the given one was boolean
@@ -166,10 +168,10 @@ def check_latent(latent, name: str, channels: int | None = None, family: str = "
         raise BlendspaceInputError(f"{name}: expected a LATENT (a dict with 'samples'), got {type(latent).__name__}: "
                                    "connect a latent, e.g. from VAE Encode or Empty Latent Image.")
     samples = latent["samples"]
-    if isinstance(samples, torch.Tensor) and samples.dim() == 5:
+    if isinstance(samples, torch.Tensor) and samples.dim() == 5 and not video:
         raise BlendspaceInputError(f"{name} is a 5-D (video) latent {tuple(samples.shape)}: connect an image latent "
                                    "(batch, channels, height, width), e.g. from VAE Encode or Empty Latent Image.")
-    samples = tensor_of_rank(samples, f"{name}", (4,), "(batch, channels, height, width) latent")
+    samples = tensor_of_rank(samples, f"{name}", (4, 5) if video else (4,), "(batch, channels, height, width) latent")
     if min(samples.shape[-2:]) < MIN_LATENT_SIDE:
         raise BlendspaceInputError(f"{name} is {samples.shape[-1]}x{samples.shape[-2]} (latent pixels): expected at least "
                                    f"{MIN_LATENT_SIDE}x{MIN_LATENT_SIDE} (16x16 image pixels, the smallest Empty Latent "

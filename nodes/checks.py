@@ -10,7 +10,9 @@ by its declared socket type and limits, with a clear error naming the input, wha
 - BOOLEAN and STRING: a bool, a text. A required input may not be ``None``.
 - IMAGE, MASK, LATENT, CONDITIONING: shape, dtype, range and finiteness (``blendspace/validation.py``);
   8-bit and fp16 images are converted to float32 0-1, RGBA and gray to RGB; latents and conditionings must fit
-  the connected MODEL (latent channels, token width), a VAE must make the MODEL's latents.
+  the connected MODEL (latent channels, token width, the pooled vector's width where the model reads it as
+  it is), a VAE must make the MODEL's latents. Latents are 4-D image latents, except the inputs a node lists
+  in ``VIDEO_LATENTS``, which may also be 5-D when the MODEL reads video-format latents (Qwen-Image).
 - Models and the pack's own objects (MODEL, VAE, CLIP, CLIP_VISION, CLIP_VISION_OUTPUT, open_clip models, CLIP
   targets, CycleDiffusion noises): the kind of object the socket carries, so a CLIP vision model wired where a
   VAE is expected is refused by name instead of failing deep inside.
@@ -31,7 +33,7 @@ from ..blendspace import validation
 from ..blendspace.cycle_diffusion import CycleNoises
 from ..blendspace.errors import BlendspaceInputError
 from .inputs import OPEN_CLIP_TYPE
-from .runtime.model_facts import context_width, latent_channels, model_family, pooled_width
+from .runtime.model_facts import context_width, latent_channels, latent_dimensions, model_family, pooled_width
 
 
 class Declared(NamedTuple):
@@ -140,9 +142,11 @@ class _Model(NamedTuple):
     model: object
     family: str
     channels: int | None
+    video: bool
+    """The model reads video-format (5-D) latents."""
 
 
-def _check_fit(types: dict[str, str], values: dict, model: _Model, out: dict) -> None:
+def _check_fit(types: dict[str, str], values: dict, model: _Model, out: dict, video_inputs: tuple[str, ...] = ()) -> None:
     """Latents, conditionings and VAEs against the connected MODEL (and conditionings against each other)."""
     widths = {}
     for name, value in values.items():
@@ -150,7 +154,8 @@ def _check_fit(types: dict[str, str], values: dict, model: _Model, out: dict) ->
         if value is None:
             continue
         if kind == "LATENT":
-            out[name] = validation.check_latent(value, name, model.channels, model.family)
+            out[name] = validation.check_latent(value, name, model.channels, model.family,
+                                                video=model.video and name in video_inputs)
         elif kind == "CONDITIONING":
             widths[name] = validation.check_conditioning(value, name)
         elif kind == "VAE" and model.channels is not None:
@@ -166,11 +171,13 @@ def _check_fit(types: dict[str, str], values: dict, model: _Model, out: dict) ->
         validation.pooled_fits(out[name], name, pooled, model.family)
 
 
-def check_inputs(declared: dict[str, Declared], values: dict, file_inputs: tuple[str, ...] = ()) -> dict:
+def check_inputs(declared: dict[str, Declared], values: dict, file_inputs: tuple[str, ...] = (),
+                 video_inputs: tuple[str, ...] = ()) -> dict:
     """Check every value of a node call by its declaration; returns the values to call the node with (numbers as
     int/float, IMAGE inputs as float32 RGB, new tensors and dicts where converted, never the caller's changed).
     Latents, conditionings and VAEs are checked against the connected MODEL (its latent channels, its token
-    width), and conditionings against each other."""
+    width), and conditionings against each other. ``video_inputs``: LATENT inputs that may be 5-D when the
+    MODEL reads video-format latents (the node handles them)."""
     out = dict(values)
     for name, value in values.items():
         decl = declared.get(name)
@@ -184,8 +191,9 @@ def check_inputs(declared: dict[str, Declared], values: dict, file_inputs: tuple
     types = {n: d.kind for n, d in declared.items() if isinstance(d.kind, str)}
     found = next((v for n, v in values.items() if types.get(n) == "MODEL" and v is not None), None)
     model = _Model(found, model_family(found) if found is not None else "the model",
-                   latent_channels(found) if found is not None else None)
-    _check_fit(types, out, model, out)
+                   latent_channels(found) if found is not None else None,
+                   found is not None and latent_dimensions(found) == 3)
+    _check_fit(types, out, model, out, video_inputs)
     return out
 
 
@@ -204,7 +212,8 @@ def checked(cls):
         bound = signature.bind(self, *args, **kwargs)
         extra = bound.arguments.get(var_kw, {}) if var_kw else {}
         given = {k: v for k, v in {**bound.arguments, **extra}.items() if k in declared}
-        for name, value in check_inputs(declared, given, tuple(getattr(cls, "FILE_INPUTS", ()))).items():
+        for name, value in check_inputs(declared, given, tuple(getattr(cls, "FILE_INPUTS", ())),
+                                        tuple(getattr(cls, "VIDEO_LATENTS", ()))).items():
             (extra if name in extra else bound.arguments)[name] = value
         return fn(*bound.args, **bound.kwargs)
 

@@ -123,6 +123,8 @@ class ReferenceSweep:
     RETURN_NAMES = ("latents", "weights")
     OUTPUT_TOOLTIPS = ("One result per weight, in order (a batch).", "The weights used, comma separated, for labels.")
     FUNCTION = "sweep"
+    VIDEO_LATENTS = ("latent",)
+    """Qwen-Image-Edit's VAE Encode gives 5-D (video-format) latents; the sweep passes them to core's sampler."""
 
     @classmethod
     def INPUT_TYPES(cls):

@@ -347,6 +347,22 @@ def test_sweep_renders_the_dial_from_one_seed(comfy, kontext):
     assert torch.equal(frames[2:3], kontext.core([b]))
 
 
+def test_sweep_takes_qwen_image_edits_video_format_latent(comfy, qwen):
+    """Qwen-Image-Edit's VAE Encode gives 5-D latents (batch, channels, frames, height, width): the sweep takes
+    them (other nodes refuse 5-D latents by name) and its ends are core's one-reference results."""
+    a, b = qwen.refs[:2]
+    sweep = comfy.node("BlendspaceReferenceSweep")
+    latent = {"samples": torch.zeros(qwen.edit.latent_shape)}
+    latents, _ = sweep.sweep(qwen.model, qwen.cond([a, b]), qwen.negative, latent, 3, 2, 2.0, "euler", "simple", 2,
+                             1.0, 1.0, DIAL, 0.0, 1.0)
+    frames = latents["samples"]
+    assert frames.shape == (2, *qwen.edit.latent_shape[1:]) and latent["samples"].shape == qwen.edit.latent_shape
+    assert torch.equal(frames[0:1], qwen.core([a])) and torch.equal(frames[1:2], qwen.core([b]))
+    with _refused(r"latent is a 5-D \(video\) latent"):
+        comfy.node("BlendspaceStrengthSweep").sweep(qwen.model, qwen.cond([a]), qwen.negative, latent, 3, 1, 2.0,
+                                                    "euler", "simple", "comfyui denoise", 0.5, 0.9, 0.5, "")
+
+
 def test_omnigen2_ends_are_exact_where_no_hook_reaches_its_positions(comfy):
     """OmniGen2 exposes no position ids: the ends and strengths 0 are core's own conditionings exactly; in between
     the bias acts (the references' and the image's positions cannot move, see docs/techniques.md)."""

@@ -127,6 +127,17 @@ def context_width(model) -> int | None:
     return int(width) if isinstance(width, int) else None
 
 
+def latent_dimensions(model) -> int:
+    """How many dimensions a latent of ``model`` spans besides batch and channels: 2 for image models, 3 for
+    those that read video-format latents (Qwen-Image's Wan-style latents, Wan), from its latent format."""
+    try:
+        fmt = model.get_model_object("latent_format")
+    except (AttributeError, KeyError):
+        return 2
+    dims = getattr(fmt, "latent_dimensions", 2)
+    return int(dims) if isinstance(dims, int) else 2
+
+
 def pooled_width(model) -> int | None:
     """Width of the pooled text vector the model reads as it is, or None where it reads none or mixes it with
     other inputs first: Flux's ``vec_in_dim``; SD3's ``adm_in_channels`` (SDXL's ADM input also carries its
