@@ -69,3 +69,23 @@ def boot(cpu: bool = True) -> Harness:
         session = start_comfyui(comfyui_root(), with_test_pack=True, cpu=cpu)
         _HARNESS = Harness(session=session, **vars(session), tiny=session.testing.tiny)
     return _HARNESS
+
+
+def tiny_ui_workflow(comfy) -> dict:
+    """A UI-format text-to-image workflow for the CLI and workflow tests: checkpoint (1) → prompt 'Prompt' (2) and
+    an empty negative (3), empty 64x64 latent (4) → KSampler 'Sampler' (5) → VAE Decode (6) → Save Image (7)."""
+    from blendspace_tools.runner import node_definitions
+    from blendspace_tools.workflow import UIGraph
+    defs, outs = node_definitions(comfy.nodes)
+    g = UIGraph(defs, outs)
+    ckpt = g.add("CheckpointLoaderSimple", {"ckpt_name": "sd-v1-4.ckpt"})
+    positive = g.add("CLIPTextEncode", {"text": "a cat"}, title="Prompt", inputs={"clip": (ckpt, 1)})
+    negative = g.add("CLIPTextEncode", {"text": ""}, inputs={"clip": (ckpt, 1)})
+    latent = g.add("EmptyLatentImage", {"width": 64, "height": 64, "batch_size": 1})
+    sampled = g.add("KSampler", {"seed": 1, "steps": 2, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal",
+                                 "denoise": 1.0}, title="Sampler",
+                    inputs={"model": (ckpt, 0), "positive": (positive, 0), "negative": (negative, 0),
+                            "latent_image": (latent, 0)})
+    decoded = g.add("VAEDecode", inputs={"samples": (sampled, 0), "vae": (ckpt, 2)})
+    g.add("SaveImage", {"filename_prefix": "tiny"}, inputs={"images": (decoded, 0)})
+    return g.to_json()

@@ -16,14 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from comfy_harness import REPO
+from comfy_harness import REPO, tiny_ui_workflow
 
 from blendspace_tools.cli import main, serve_command, serve_folder
 from blendspace_tools.fanout import Manifest, Timing, pending_jobs
 from blendspace_tools.runner import node_definitions
 from blendspace_tools.sweep import build_jobs, combinations, expand_values, parse_sweep, prefix_outputs, prompt_key
 from blendspace_tools.workflow import (
-    UIGraph,
     WorkflowError,
     describe_execution_error,
     describe_prompt_errors,
@@ -326,19 +325,7 @@ def test_both_entry_points_answer():
 
 
 def _tiny_workflow(comfy) -> dict:
-    defs, outs = node_definitions(comfy.nodes)
-    g = UIGraph(defs, outs)
-    ckpt = g.add("CheckpointLoaderSimple", {"ckpt_name": "sd-v1-4.ckpt"})
-    positive = g.add("CLIPTextEncode", {"text": "a cat"}, title="Prompt", inputs={"clip": (ckpt, 1)})
-    negative = g.add("CLIPTextEncode", {"text": ""}, inputs={"clip": (ckpt, 1)})
-    latent = g.add("EmptyLatentImage", {"width": 64, "height": 64, "batch_size": 1})
-    sampled = g.add("KSampler", {"seed": 1, "steps": 2, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal",
-                                 "denoise": 1.0}, title="Sampler",
-                    inputs={"model": (ckpt, 0), "positive": (positive, 0), "negative": (negative, 0),
-                            "latent_image": (latent, 0)})
-    decoded = g.add("VAEDecode", inputs={"samples": (sampled, 0), "vae": (ckpt, 2)})
-    g.add("SaveImage", {"filename_prefix": "tiny"}, inputs={"images": (decoded, 0)})
-    return g.to_json()
+    return tiny_ui_workflow(comfy)
 
 
 def test_in_process_execution_writes_the_workflow_into_pngs(comfy):

@@ -17,32 +17,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from comfy_harness import REPO
+from comfy_harness import REPO, tiny_ui_workflow
 
 from blendspace_tools.cli import main
 from blendspace_tools.comfyui_versions import RELEASE, newer_comfyui_needed
 from blendspace_tools.run_command import make_plan
 from blendspace_tools.runner import node_definitions, smoke_prompt
-from blendspace_tools.workflow import UIGraph, WorkflowError, ui_to_api, widget_names
+from blendspace_tools.workflow import WorkflowError, ui_to_api, widget_names
 
 SUBGRAPH_ID = "4f2c1b9e-7d3a-4c55-9a1e-0b6f2d8c7e10"
 
 
 def _ui(comfy) -> dict:
-    """Checkpoint (1) → two prompts (2, 3), empty latent (4) → KSampler 'Sampler' (5) → decode (6) → save (7)."""
-    defs, outs = node_definitions(comfy.nodes)
-    g = UIGraph(defs, outs)
-    ckpt = g.add("CheckpointLoaderSimple", {"ckpt_name": "sd-v1-4.ckpt"})
-    positive = g.add("CLIPTextEncode", {"text": "a cat"}, title="Prompt", inputs={"clip": (ckpt, 1)})
-    negative = g.add("CLIPTextEncode", {"text": ""}, inputs={"clip": (ckpt, 1)})
-    latent = g.add("EmptyLatentImage", {"width": 64, "height": 64, "batch_size": 1})
-    sampled = g.add("KSampler", {"seed": 1, "steps": 2, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal",
-                                 "denoise": 1.0}, title="Sampler",
-                    inputs={"model": (ckpt, 0), "positive": (positive, 0), "negative": (negative, 0),
-                            "latent_image": (latent, 0)})
-    decoded = g.add("VAEDecode", inputs={"samples": (sampled, 0), "vae": (ckpt, 2)})
-    g.add("SaveImage", {"filename_prefix": "tiny"}, inputs={"images": (decoded, 0)})
-    return g.to_json()
+    return tiny_ui_workflow(comfy)
 
 
 def _node(wf: dict, nid: int) -> dict:

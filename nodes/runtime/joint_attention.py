@@ -210,9 +210,21 @@ class JointBlend:
                                     call.out_seq_dim, blend=block in data.chosen)
 
 
-def _install(model, key: str, family: JointFamily, handler, make_state, cond_batch, what: str):
-    """A clone of ``model`` with the technique's attention handler, forward wrapper, cond-batch wrapper and block
-    tracking (where the family has a per-block hook), all under ``key``."""
+def _install(model, key: str, family: JointFamily, technique, what: str):
+    """A clone of ``model`` with ``technique``'s attention handler, forward wrapper (``make_state``), cond-batch
+    wrapper and block tracking (where the family has a per-block hook), all under ``key``.
+
+    The hooks are plain functions calling the technique's methods: ``ModelPatcher.clone()`` deep-copies the
+    model options, and a deep copy keeps a function as it is but would copy a bound method's object."""
+    def handler(call_next, *args, **kwargs):
+        return technique.handler(call_next, *args, **kwargs)
+
+    def make_state(*args):
+        return technique.make_state(*args)
+
+    def cond_batch(executor, *args):
+        return technique.cond_batch(executor, *args)
+
     m = model.clone()
     dm = diffusion_model(m)
     add_attention_handler(m, key, handler, what)
@@ -239,17 +251,7 @@ def blend_prompt_b_joint(model, conditioning_b, mask_a_at: Callable, strength: f
     chosen = parse_blocks(blocks, available, family.name)
     blend = JointBlend(family, dm, conditioning_b, mask_a_at, strength, percent_sigmas(model, start_percent, end_percent),
                        chosen, set(chosen) == set(available), pooled_from)
-
-    def handler(call_next, *args, **kwargs):  # plain functions: ModelPatcher.clone() copies them by reference
-        return blend.handler(call_next, *args, **kwargs)
-
-    def make_state(*args):
-        return blend.make_state(*args)
-
-    def cond_batch(executor, *args):
-        return blend.cond_batch(executor, *args)
-
-    return _install(model, BLEND_KEY, family, handler, make_state, cond_batch, what)
+    return _install(model, BLEND_KEY, family, blend, what)
 
 
 # ------------------------------------------------------------------------- prompt mixing by attention weight
@@ -385,17 +387,7 @@ def prompt_mix_patch(model):
     what = "Prompt Mix Attention Patch"
     family = require_joint_family(model, what)
     mix = PromptMix(family, diffusion_model(model))
-
-    def handler(call_next, *args, **kwargs):
-        return mix.handler(call_next, *args, **kwargs)
-
-    def make_state(*args):
-        return mix.make_state(*args)
-
-    def cond_batch(executor, *args):
-        return mix.cond_batch(executor, *args)
-
-    return _install(model, MIX_KEY, family, handler, make_state, cond_batch, what)
+    return _install(model, MIX_KEY, family, mix, what)
 
 
 MIX_MODE_NAME = "Slerp Conditioning's mode 'attention weight (joint attention)'"
