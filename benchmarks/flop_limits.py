@@ -227,15 +227,87 @@ def guidance_limits(g: GuidanceCounts, checkpointing: bool = False, extra_pass: 
     return {k: round(v / f["plain"], 3) for k, v in f.items() if k != "plain"}
 
 
-def quotients(report: dict, limits: dict[str, float], ratio_key: str = "{}_over_plain") -> dict:
-    """``{name}_limit`` and ``{name}_quotient`` (measured / limit) for every ratio in ``report`` with a limit."""
-    out = {}
-    for name, limit in limits.items():
-        measured = report.get(ratio_key.format(name))
-        out[f"{name}_limit"] = limit
-        if isinstance(measured, (int, float)):
-            out[f"{name}_quotient"] = round(measured / limit, 3)
-    return out
+def bench_guidance_counts(model, vae, clip_vision, latent_shape, context_shape, rows: int = 2) -> GuidanceCounts:
+    """The passes of bench_clip_guidance.py's guided step, counted on meta twins of the very modules it runs:
+    ``model`` (a ModelPatcher), ``vae`` (a ``comfy.sd.VAE``), ``clip_vision``, with ComfyUI's TAESD for the tiny
+    decoder (the bench writes a random one of that architecture), on a latent of ``latent_shape``."""
+    net = meta_twin(model.model.diffusion_model)
+    label = getattr(net, "label_emb", None)
+    y = (1, label[0][0].in_features) if isinstance(label, torch.nn.Sequential) else None
+    one = (1, *latent_shape[1:])
+    unet = diffusion_pass(net, one, context=(1, *context_shape[1:]), y=y)
+    channels = int(getattr(model.model.latent_format, "latent_channels", 4))
+    tower = meta_twin(clip_vision.model)
+    clip = clip_pass(tower, 8 * latent_shape[-1], int(getattr(clip_vision, "image_size", 224)))
+    return GuidanceCounts(unet=unet, rows=rows, decoder=decoder_pass(meta_twin(vae.first_stage_model), one),
+                          tiny=decoder_pass(meta_taesd(channels), one), clip=clip)
+
+
+def with_limits(report: dict, limits: dict[str, tuple[str, float]]) -> dict:
+    """``report`` with ``{name}_limit`` and ``{name}_quotient`` (measured / limit, rounded) for each
+    ``ratio key: (name, limit)`` of ``limits`` whose ratio it holds."""
+    for key, (name, limit) in limits.items():
+        report[f"{name}_limit"] = round(limit, 3)
+        if isinstance(report.get(key), (int, float)):
+            report[f"{name}_quotient"] = round(report[key] / limit, 3)
+    return report
+
+
+def clip_guidance_report(report: dict, m: dict, current: bool, checkpointing: bool = False) -> dict:
+    """bench_clip_guidance.py's report with each gradient's FLOP limit and quotients (SDPA ratio and ComfyUI's
+    attention), counted on its models ``m``; ``current``: a ComfyUI with the calc-cond-batch hook (else the
+    exact path makes the source's extra pass)."""
+    latent = m["latent"]["samples"].shape
+    g = bench_guidance_counts(m["model"], m["vae"], m["cv"], latent, m["pos"][0][0].shape)
+    limits = guidance_limits(g, checkpointing, extra_pass=not current)
+    with_limits(report, {f"{k}_over_plain": (k, v) for k, v in limits.items()})
+    for k, v in limits.items():
+        report[f"{k}_quotient_default_attention"] = round(report[f"{k}_over_plain_default_attention"] / v, 3)
+    report["flops_per_step_tflop"] = {k: round(v / 1e12, 4) for k, v in
+                                      guidance_flops(g, checkpointing, not current).items()}
+    report["limits_checkpointing"] = checkpointing
+    report["goal"] = GOAL_TEXT
+    return report
+
+
+def unet_row(net, latent_side: int, context_shape, y_dim: int | None = None, channels: int = 4) -> Pass:
+    """One forward row of a (meta twin of a) U-Net at ``latent_side``, no backward."""
+    return diffusion_pass(net, (1, channels, latent_side, latent_side), backward=False,
+                          context=(1, *context_shape[1:]), y=None if y_dim is None else (1, y_dim))
+
+
+def cross_attention_extra(net, latent_side: int, context_shape, tokens_b: int, y_dim: int | None = None) -> float:
+    """FLOPs CrossAttnInterpolate adds to one conditional row of a U-Net: in every text cross-attention (``attn2``)
+    prompt B's keys and values (two projections of its ``tokens_b`` tokens) and B's attention product
+    (``4·Lq·L_B·inner``); the blend itself is elementwise (left out). Lq and the widths are read from the
+    U-Net's own ``attn2`` calls in a meta forward."""
+    calls = []
+
+    def hook(module, args, kwargs, _out):
+        calls.append((args[0].shape[1], module.to_k.in_features, module.to_k.out_features))
+    handles = [m.register_forward_hook(hook, with_kwargs=True) for name, m in net.named_modules()
+               if name.endswith("attn2")]
+    try:
+        unet_row(net, latent_side, context_shape, y_dim)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return float(sum(2 * 2 * tokens_b * width * inner + 4 * lq * tokens_b * inner for lq, width, inner in calls))
+
+
+def dual_style_limits(model, latent_side: int, context_shape, tokens_b: int) -> dict[str, tuple[str, float]]:
+    """bench_dual_style.py's ratio keys with their names and FLOP limits: the epsilon mix runs 3 U-Net rows a step
+    instead of 2 (so does the bare batch-3 call over batch 2; the mix over that scaling: 1); cross-attention
+    interpolation adds :func:`cross_attention_extra` to the 2 rows."""
+    net = meta_twin(model.model.diffusion_model)
+    label = getattr(net, "label_emb", None)
+    y = label[0][0].in_features if isinstance(label, torch.nn.Sequential) else None
+    row = unet_row(net, latent_side, context_shape, y).forward
+    eps = 3 * row / (2 * row)
+    xattn = (2 * row + cross_attention_extra(net, latent_side, context_shape, tokens_b, y)) / (2 * row)
+    return {"epsilon_mix_over_plain": ("epsilon_mix", eps), "unet_batch3_over_batch2": ("unet_batch3", eps),
+            "epsilon_mix_over_unet_scaling": ("epsilon_mix_over_unet_scaling", 1.0),
+            "cross_attention_over_plain": ("cross_attention", xattn)}
 
 
 GOAL_TEXT = ("quotient (measured ratio / FLOP limit) <= 1.15 at --size full for every path; at the default small "
@@ -285,7 +357,7 @@ def families() -> list[Family]:
 def meta_diffusion_model(model_class: str, config: dict):
     """ComfyUI's diffusion model of ``config`` built on the meta device (no memory)."""
     import comfy.supported_models
-    with torch.device("meta"):
+    with torch.inference_mode(False), torch.device("meta"):
         return getattr(comfy.supported_models, model_class)(dict(config)).get_model({}).diffusion_model
 
 
@@ -294,7 +366,7 @@ def meta_vae_model(channels: int):
     quant convolutions, 1x1, are kept) on the meta device."""
     import comfy.ldm.models.autoencoder
     from bench_common import FULL_VAE
-    with torch.device("meta"):
+    with torch.inference_mode(False), torch.device("meta"):
         return comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=dict(FULL_VAE, z_channels=channels),
                                                          embed_dim=channels)
 
@@ -305,7 +377,7 @@ def meta_taesd(channels: int):
 
     from comfy.taesd.taesd import TAESD
     extra = {"latent_channels": channels} if "latent_channels" in inspect.signature(TAESD.__init__).parameters else {}
-    with torch.device("meta"):
+    with torch.inference_mode(False), torch.device("meta"):
         return TAESD(**extra)
 
 
@@ -318,7 +390,7 @@ def meta_clip_vision(config: str = "clip_vision_config_vitl.json"):
     import comfy.ops
     with open(os.path.join(os.path.dirname(comfy.clip_model.__file__), config)) as f:
         cfg = json.load(f)
-    with torch.device("meta"):
+    with torch.inference_mode(False), torch.device("meta"):
         return comfy.clip_model.CLIPVisionModelProjection(cfg, torch.float32, "meta", comfy.ops.manual_cast), cfg
 
 
