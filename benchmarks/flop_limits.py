@@ -79,19 +79,23 @@ def _cpu_sdpa_backward(grad_out_shape, query_shape, key_shape, value_shape, *arg
 
 
 def _extra_formulas() -> dict:
-    """The ops ``FlopCounterMode`` counts as 0, with the counts of the module docstring."""
+    """The ops ``FlopCounterMode`` counts as 0, with the counts of the module docstring: keyed by overload packet,
+    as the counter looks formulas up, and by each overload, which the counter would otherwise decompose into
+    ops it counts as 0 (the resizes)."""
     taps = {"nearest": 1, "nearest_exact": 1, "bilinear": 8, "bicubic": 32}
-    out = {aten.native_group_norm.default: _per_element(8), aten.native_group_norm_backward.default: _per_element(16),
-           aten.silu.default: _per_element(4), aten.silu_backward.default: _per_element(6),
-           aten._scaled_dot_product_flash_attention_for_cpu.default: _cpu_sdpa,
-           aten._scaled_dot_product_flash_attention_for_cpu_backward.default: _cpu_sdpa_backward}
+    out = {aten.native_group_norm: _per_element(8), aten.native_group_norm_backward: _per_element(16),
+           aten.silu: _per_element(4), aten.silu_backward: _per_element(6),
+           aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa,
+           aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward}
     for mode, n in taps.items():
         for name in (f"upsample_{mode}2d", f"_upsample_{mode}2d"):
             if hasattr(aten, name):
-                out[getattr(aten, name).default] = _per_element(n, of_output=True)
-                out[getattr(aten, name).vec] = _per_element(n, of_output=True)
+                out[getattr(aten, name)] = _per_element(n, of_output=True)
             if hasattr(aten, f"{name}_backward"):  # grad_output's size is the forward's output size
-                out[getattr(aten, f"{name}_backward").default] = _per_element(n)
+                out[getattr(aten, f"{name}_backward")] = _per_element(n)
+    for packet in list(out):  # each overload too: the counter decomposes an overload it has no formula for
+        for overload in packet.overloads():
+            out[getattr(packet, overload)] = out[packet]
     return out
 
 
@@ -132,7 +136,11 @@ def meta_twin(module: torch.nn.Module) -> torch.nn.Module:
 def sdpa_everywhere():
     """ComfyUI's attention functions replaced by its SDPA one in every loaded ``comfy`` module that bound them
     (the sub-quadratic kernel asks the device for free memory, which the meta device has not)."""
-    import comfy.ldm.modules.attention as attention
+    try:
+        import comfy.ldm.modules.attention as attention
+    except ImportError:  # no ComfyUI loaded: nothing to replace
+        yield
+        return
     sdpa = attention.attention_pytorch
     chosen = {getattr(attention, n) for n in ("optimized_attention", "optimized_attention_masked") if hasattr(attention, n)}
     saved = []
