@@ -174,14 +174,16 @@ def module_pass(fn, x_shape, backward: bool = True, **inputs) -> Pass:
 
 def meta_inputs(**shapes) -> dict:
     """Meta tensors of the given shapes (``None`` stays ``None``)."""
-    return {k: None if s is None else torch.empty(s, device="meta") for k, s in shapes.items()}
+    with torch.inference_mode(False):
+        return {k: None if s is None else torch.empty(s, device="meta") for k, s in shapes.items()}
 
 
 def diffusion_pass(net, latent_shape, backward: bool = True, **shapes) -> Pass:
     """One call of a diffusion model (U-Net, MMDiT, Flux) on a latent batch of ``latent_shape``, with meta
     inputs of ``shapes`` (context, y, guidance...) and the timestep; backward to the latent."""
     inputs = meta_inputs(**shapes)
-    t = torch.empty(latent_shape[0], device="meta")
+    with torch.inference_mode(False):
+        t = torch.empty(latent_shape[0], device="meta")
     return module_pass(lambda x, **kw: net(x, t, **kw), latent_shape, backward, **inputs)
 
 
