@@ -57,7 +57,7 @@ def flux_flops(config: dict, text: int, image: int, attention_pairs: list[tuple[
     per_token = blocks * (4 + 2 * r) * d * d
     embed = text * config["context_in_dim"] * d + image * (2 * config["in_channels"] * 4 * d)
     pairs = attention_pairs or [(tokens, tokens)]
-    attention = blocks * sum(2 * lq * lk * d for lq, lk in pairs)
+    attention = blocks * sum(4 * lq * lk * d for lq, lk in pairs)
     return 2.0 * (tokens * per_token + embed) + attention
 
 

@@ -153,3 +153,15 @@ def test_predicted_table_runs_on_the_meta_device_in_seconds():
         assert 1.0 < taesd < fast < exact and ckpt[0] > taesd and ckpt[1] > fast, (name, cells)
     sd15 = float(rows["SD1.5, 512 px"][2].split("/")[0])
     assert abs(sd15 - 0.80) < 0.04, rows  # issue 26's own meta-device count of the SD1.5 U-Net at 512 px
+
+
+def test_joint_attention_hand_count_agrees_with_the_meta_count(comfy):
+    """bench_joint_attention.py's own FLOP count of a Flux forward against FlopCounterMode on ComfyUI's Flux."""
+    if not comfy.is_current:
+        pytest.skip("Flux needs a current ComfyUI")
+    import bench_joint_attention as joint
+    net = flop_limits.meta_diffusion_model("Flux", joint.SMALL)
+    counted = flop_limits.diffusion_pass(net, (1, 16, 32, 32), backward=False,
+                                         context=(1, joint.TEXT_A, joint.SMALL["context_in_dim"]), y=(1, 768),
+                                         guidance=(1,)).forward
+    assert abs(joint.flux_flops(joint.SMALL, joint.TEXT_A, 16 * 16) / counted - 1) < 0.02
