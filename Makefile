@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_dual_style.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_clip_guidance.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_fanout.py
+	$(PY) benchmarks/flop_limits.py --table
 
 run: $(STAMP)
 	$(PY) -m blendspace run $(WORKFLOW) $(RUN_ARGS)

@@ -64,6 +64,7 @@ def parse_args(description: str) -> argparse.Namespace:
                              "SDXL; smaller fits a CPU's memory: the full VAE's backward at 512 px needs over 24 GB)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps per run (default: the benchmark's)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per variant (median)")
+    add_smoke(parser)
     args = parser.parse_args()
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in FULL]
@@ -72,6 +73,18 @@ def parse_args(description: str) -> argparse.Namespace:
     if args.image is not None and (args.image < 64 or args.image % 8):
         parser.error(f"--image must be a multiple of 8 of at least 64, got {args.image}")
     return args
+
+
+SMOKE_LATENT = 16
+"""The latent side of a ``--smoke`` run (128 px images)."""
+
+
+def add_smoke(parser: argparse.ArgumentParser) -> None:
+    """``--smoke`` (or ``BLENDSPACE_BENCH_SMOKE=1``): a seconds-long check that a benchmark still runs and
+    reports every key (1 repeat, 1-2 steps, the smallest sizes); its ratios mean nothing."""
+    parser.add_argument("--smoke", action="store_true", default=os.environ.get("BLENDSPACE_BENCH_SMOKE") == "1",
+                        help="seconds-long check that the benchmark runs (1 repeat, 1-2 steps, smallest sizes; the "
+                             "ratios mean nothing)")
 
 
 def full_size(args: argparse.Namespace, name: str) -> tuple[str, dict, int, int]:

@@ -9,8 +9,12 @@ Cost. Prompt B's text tokens pass through every projection and MLP of every bloc
 count). The two-stream blend runs two attention products per joint call (``[A, image]`` and ``[B, image]``
 instead of one over everything): ``blend_flops_over_plain`` is its own count, above the yardstick when image
 tokens dominate (N² > 2·L_A·L_B: Flux at 1024²) and below it otherwise. ``blend_over_plain`` is the measured
-time ratio (median of round-robin runs, cfg 1 as Flux samples). Run: ``python benchmarks/bench_joint_attention.py [--device cuda]
-[--size full]`` (``full``: Flux dev's own sizes at 1024², for a GPU; boots ``$COMFYUI_PATH``, a current ComfyUI).
+time ratio (median of round-robin runs, cfg 1 as Flux samples). Beside each measured ratio: its limit, the count's
+FLOPs of that path over plain (``blend_limit``; ``attention_weight_mix_limit``: both prompts in one sequence, each
+text stream attending to itself and the image), and the quotient measured / limit (``{name}_quotient``; goal
+<= 1.15 at ``--size full``, reported only at the default size). ``--smoke``: a seconds-long check.
+Run: ``python benchmarks/bench_joint_attention.py [--device cuda] [--size full]`` (``full``: Flux dev's own sizes
+at 1024², for a GPU; boots ``$COMFYUI_PATH``, a current ComfyUI).
 
 Gaps (the first line printed with ``--size small``; the cost line comes last): per family,
 ``max|x(t) − x(end)| / max|x(A) − x(B)|`` after 4 Euler steps, t = 0.01 against prompt A and t = 0.99 against
@@ -28,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_common as common  # noqa: E402
+import flop_limits  # noqa: E402
 from bench_common import median_times  # noqa: E402
 
 SMALL = {"image_model": "flux", "guidance_embed": True, "in_channels": 16, "out_channels": 16, "vec_in_dim": 768,
@@ -52,16 +57,23 @@ def flux_flops(config: dict, text: int, image: int, attention_pairs: list[tuple[
     per_token = blocks * (4 + 2 * r) * d * d
     embed = text * config["context_in_dim"] * d + image * (2 * config["in_channels"] * 4 * d)
     pairs = attention_pairs or [(tokens, tokens)]
-    attention = blocks * sum(2 * lq * lk * d for lq, lk in pairs)
+    attention = blocks * sum(4 * lq * lk * d for lq, lk in pairs)
     return 2.0 * (tokens * per_token + embed) + attention
 
 
 def cost_report(config: dict, image: int) -> dict:
+    """The yardstick and each measured ratio's limit: the blend's two attention calls per joint call, and the
+    attention-weight mix's one sequence of both prompts (each text stream attends to itself and the image, the
+    image to every token; its per-key bias is an elementwise add, left out)."""
     plain = flux_flops(config, TEXT_A, image)
     limit = flux_flops(config, TEXT_A + TEXT_B, image) / plain
     blend = flux_flops(config, TEXT_A + TEXT_B, image,
                        [(TEXT_A + image, TEXT_A + image), (TEXT_B + image, TEXT_B + image)]) / plain
-    return {"flop_limit_extra_tokens": round(limit, 3), "blend_flops_over_plain": round(blend, 3)}
+    mix = flux_flops(config, TEXT_A + TEXT_B, image,
+                     [(TEXT_A, TEXT_A + image), (TEXT_B, TEXT_B + image), (image, TEXT_A + TEXT_B + image)]) / plain
+    return {"flop_limit_extra_tokens": round(limit, 3), "blend_flops_over_plain": round(blend, 3),
+            "limits": {"blend_over_plain": ("blend", blend), "attention_weight_mix_over_plain": ("attention_weight_mix",
+                                                                                                 mix)}}
 
 
 def _flux(h, config: dict):
@@ -95,10 +107,13 @@ def _measure(h, config: dict, side: int, steps: int, repeats: int) -> dict:
                                      disable_pbar=True)
     t = median_times({"plain": run(model, a), "blend": run(blended, a), "mix": run(model, mixed)}, repeats)
     image = (side // 2) ** 2
-    return {"blend_over_plain": round(t["blend"] / t["plain"], 3), **cost_report(config, image),
-            "attention_weight_mix_over_plain": round(t["mix"] / t["plain"], 3),
-            "image_tokens": image, "text_tokens": [TEXT_A, TEXT_B],
-            "seconds_per_step": {k: round(v / steps, 4) for k, v in t.items()}}
+    cost = cost_report(config, image)
+    limits = cost.pop("limits")
+    report = {"blend_over_plain": round(t["blend"] / t["plain"], 3), **cost,
+              "attention_weight_mix_over_plain": round(t["mix"] / t["plain"], 3),
+              "image_tokens": image, "text_tokens": [TEXT_A, TEXT_B],
+              "seconds_per_step": {k: round(v / steps, 4) for k, v in t.items()}}
+    return flop_limits.with_limits(report, limits)
 
 
 GAP_FAMILIES = {  # name: (builder, conditioning maker, latent shape, prompt B's arguments, references on both)
@@ -142,13 +157,16 @@ def main() -> None:
         if not h.is_current:
             raise SystemExit("bench_joint_attention needs a current ComfyUI: set COMFYUI_PATH")
         config, side = (FULL, 128) if args.size == "full" else (SMALL, args.image // 8 if args.image else 32)
-        steps = args.steps or 4
-        report = _measure(h, config, side, steps, args.repeats or 5)  # first: timings after the tiny runs wander
+        side = common.SMOKE_LATENT if args.smoke else side
+        steps = args.steps or (1 if args.smoke else 4)
+        repeats = 1 if args.smoke else args.repeats or 5
+        report = _measure(h, config, side, steps, repeats)  # first: timings after the tiny runs wander
         if args.size == "small":
             print(json.dumps({"benchmark": "attention_weight_mix_gaps_tiny_models",
-                              "families": {name: _gap(h, name) for name in GAP_FAMILIES}}), flush=True)
+                              "families": {name: _gap(h, name) for name in list(GAP_FAMILIES)[:1 if args.smoke else None]}}),
+                  flush=True)
         print(json.dumps({"benchmark": f"joint_attention_blend_over_plain_flux_{args.size}_{8 * side}px_{steps}_steps",
-                          "device": common.device_name(args), **report}), flush=True)
+                          "device": common.device_name(args), **report, "goal": flop_limits.GOAL_TEXT}), flush=True)
 
 
 if __name__ == "__main__":

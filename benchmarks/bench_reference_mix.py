@@ -10,7 +10,10 @@ counted FLOPs: the dial adds no pass and no token, only one addition per attenti
 
 and with two prompt encodings the FLOP ratio of the longer sequence. Also the attention kernel alone with and
 without a ``(batch, 1, keys)`` bias (``attention_bias_over_plain``): on CUDA a float mask rules out the flash
-kernel, the one cost the FLOP count does not see. (A shared FLOP-limit helper may replace ``flop_limit``.)
+kernel, the one cost the FLOP count does not see; its limit is ``1 + heads/(4·hidden)`` (one add per score over
+the two attention products). Every ratio has its ``{name}_limit`` and the quotient measured / limit
+(``{name}_quotient``; goal <= 1.15 at ``--size full``, reported only at the default size).
+``--smoke``: a seconds-long check that it runs (16x16 latents, 16 text tokens, 1 step, 1 repeat).
 
 ``--size small`` (default): mid-size models (hidden 128) at a 32x32 latent with two 32x32 references, seconds on a
 CPU. ``--size full`` (a GPU): Flux dev's and Qwen-Image's widths (hidden 3072, 24 heads) at 1024² with two 1024²
@@ -31,6 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_common as common  # noqa: E402
+import flop_limits  # noqa: E402
 
 SMALL = {"flux": {"image_model": "flux", "guidance_embed": True, "in_channels": 16, "out_channels": 16,
                   "vec_in_dim": 768, "context_in_dim": 32, "hidden_size": 128, "mlp_ratio": 4.0, "num_heads": 4,
@@ -43,7 +47,8 @@ FULL = {"flux": dict(SMALL["flux"], context_in_dim=4096, hidden_size=3072, num_h
                      depth=2, depth_single_blocks=4),
         "qwen": dict(SMALL["qwen"], num_layers=4, attention_head_dim=128, num_attention_heads=24,
                      joint_attention_dim=3584, axes_dims_rope=[16, 56, 56])}
-SIZES = {"small": {"side": 32, "text": 64, "steps": 3}, "full": {"side": 128, "text": 512, "steps": 2}}
+SIZES = {"small": {"side": 32, "text": 64, "steps": 3}, "full": {"side": 128, "text": 512, "steps": 2},
+         "smoke": {"side": 16, "text": 16, "steps": 1}}
 CLASSES = {"flux": "Flux", "qwen": "QwenImage"}
 
 
@@ -52,7 +57,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--size", choices=tuple(SIZES), default="small")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per variant (median)")
-    return parser.parse_args()
+    common.add_smoke(parser)
+    args = parser.parse_args()
+    if args.smoke:
+        args.size, args.repeats = "smoke", 1
+    return args
 
 
 def flop_limit(net, hidden: int, heads: int, tokens: int, more_tokens: int = 0) -> float:
@@ -140,6 +149,11 @@ def _measure(h, kind: str, args) -> dict:
     if kind == "qwen":
         report["prompts_flop_limit"] = flop_limit(net, hidden, heads, tokens, 2 * size["text"] * 3 // 4)
     report["attention_bias_over_plain"] = _attention_ratio(hidden, heads, tokens, args.device, args.repeats)
+    limits = {f"{name}_over_core_two_refs": (name, report["prompts_flop_limit" if "prompts" in name else "flop_limit"])
+              for name in times if name != "core"}
+    limits["attention_bias_over_plain"] = ("attention_bias", 1 + heads / (4 * hidden))  # heads·L² adds over 4·L²·hidden
+    flop_limits.with_limits(report, limits)
+    report["goal"] = flop_limits.GOAL_TEXT
     return report
 
 
