@@ -38,3 +38,19 @@ def test_benchmark_options_are_checked_before_any_model_is_built(script):
     res = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--size", "full", "--models", "sd21"],
                          capture_output=True, text=True, cwd=str(REPO), timeout=120)
     assert res.returncode == 2 and "--models" in res.stderr and "sd15" in res.stderr, res.stderr[-2000:]
+
+
+def test_gpu_script_dry_run_writes_the_ratios(tmp_path):
+    """benchmarks/gpu.sh --dry: the GPU table's plan on the CPU with the tests' tiny models (one line per U-Net
+    dtype), its JSON lines and markdown table."""
+    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable)
+    res = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu.sh"), "--dry"], capture_output=True, text=True,
+                         env=env, cwd=str(REPO), timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + (tmp_path / "log.txt").read_text()[-3000:]
+    reports = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(reports) == 2 and all(r["device"].startswith("cpu") for r in reports)
+    for report in reports:
+        for key in RATIOS["bench_clip_guidance.py"]:
+            assert isinstance(report[key], float) and math.isfinite(report[key]) and report[key] > 0, (key, report)
+    table = (tmp_path / "table.md").read_text()
+    assert table.count("| the tests' tiny SD1.x U-Net") == 2 and "plain ms/step" in table
