@@ -11,9 +11,12 @@ the sampler node makes them, so few steps weigh them more.
 
 Every ratio compares runs with the same attention kernel for the plain and the guided steps: PyTorch's SDPA
 everywhere (as on a GPU; the gradient passes use it anyway), and ComfyUI's own choice for the sampler (on a
-CPU its sub-quadratic kernel). Goals: taesd <= 1.15x, fast <= 1.5x, exact <= 3x; peak memory taesd and
-fast <= 1.2x of plain. Prints one JSON line per model.
-Run: ``python benchmarks/bench_clip_guidance.py [--device cuda] [--size full] [--models sd15] [--image 256]``.
+CPU its sub-quadratic kernel). Goals: taesd <= 1.15x, fast <= 1.5x, exact <= 3x; peak memory of taesd and
+fast <= 1.3x of plain at full size, 256 and 512 px (exact: reported). The gradient passes checkpoint the decoder
+blocks and CLIP layers (``--checkpoint off`` measures without); on CUDA the fast and taesd gradients run under
+bf16/fp16 autocast (``--autocast``). Prints one JSON line per model and U-Net dtype (``--dtype fp16,bf16``).
+Run: ``python benchmarks/bench_clip_guidance.py [--device cuda] [--size full] [--models sd15] [--image 256]
+[--paths taesd,fast] [--steps 1 --repeats 1]``; ``benchmarks/gpu.sh`` runs the GPU table.
 """
 
 from __future__ import annotations

@@ -139,10 +139,11 @@ def setup(comfy, tiny_models, tmp_path_factory):
     folder_paths.add_model_folder_path("vae_approx", str(root))
     comfy.tiny.write_tiny_taesd_decoder(str(root), "taesd_decoder", comfy.tiny.tiny_taesd(11))
     g = torch.Generator().manual_seed(0)
-    cv = comfy.tiny.tiny_clip_vision(3)
-    target = comfy.node("BlendspaceSlerpClipImageEmbeds").mix(
-        0.8, clip_vision=cv, content_image=torch.rand(1, 64, 64, 3, generator=g),
-        style_image=torch.rand(1, 64, 64, 3, generator=g))[0]
+    with torch.inference_mode():  # as the executor makes them (a module fixture runs outside the tests' mode)
+        cv = comfy.tiny.tiny_clip_vision(3)
+        target = comfy.node("BlendspaceSlerpClipImageEmbeds").mix(
+            0.8, clip_vision=cv, content_image=torch.rand(1, 64, 64, 3, generator=g),
+            style_image=torch.rand(1, 64, 64, 3, generator=g))[0]
     yield dict(model=model, vae=vae, cv=cv, target=target, pos=comfy.tiny.encode_prompt(clip, "a cat"),
                neg=comfy.tiny.encode_prompt(clip, ""), latent={"samples": torch.randn(1, 4, 8, 8, generator=g) * 3})
     folder_paths.folder_names_and_paths["vae_approx"][0].remove(str(root))
