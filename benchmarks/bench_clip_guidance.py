@@ -45,8 +45,9 @@ MEMORY_GOALS = {"taesd": 1.3, "fast": 1.3}
 def _options(parser) -> None:
     """This benchmark's own options: which gradients, checkpointing and autocast (``ClipGuidance``'s defaults)."""
     parser.add_argument("--paths", default=",".join(GRADIENTS), help="gradients to measure (comma-separated)")
-    parser.add_argument("--checkpoint", choices=("on", "off"), default="on",
-                        help="gradient checkpointing of the decoder and CLIP tower in the gradient passes")
+    parser.add_argument("--checkpoint", choices=("on", "decoder", "off"), default="on",
+                        help="gradient checkpointing in the gradient passes: decoder and CLIP tower (on), the "
+                             "decoder only, or none")
     parser.add_argument("--tiny", action="store_true",
                         help="the test suite's tiny models (8x8 latent) instead of --size: a seconds-long smoke run "
                              "(benchmarks/gpu.sh --dry)")
@@ -65,7 +66,8 @@ def _paths(args) -> list[str]:
 def _configure(h, args) -> None:
     """Set the guidance's checkpointing and autocast for this run (``ClipGuidance``'s class defaults)."""
     guidance = h.pack.nodes.runtime.guidance_hooks.ClipGuidance
-    guidance.checkpoint, guidance.autocast = args.checkpoint == "on", args.autocast
+    guidance.checkpoint, guidance.autocast = args.checkpoint != "off", args.autocast
+    guidance.checkpoint_tower = args.checkpoint == "on"
 
 
 def _full_models(h, name: str, args, dtype: str = "auto") -> dict:

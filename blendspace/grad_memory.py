@@ -40,6 +40,12 @@ def checkpointing(enabled: bool = True):
         _ACTIVE.reset(token)
 
 
+def checkpoint_enabled() -> bool:
+    """Whether :func:`checkpointing` is on here (a caller may narrow it: ``checkpointing(checkpoint_enabled() and
+    ...)``)."""
+    return _ACTIVE.get()
+
+
 def _needs_grad(values: Iterable) -> bool:
     return any(isinstance(v, torch.Tensor) and v.requires_grad for v in values)
 

@@ -189,6 +189,13 @@ def test_checkpointed_guidance_gives_the_same_gradient(comfy, setup, monkeypatch
         assert _close(a, b), (a - b).abs().max()
 
 
+def test_tower_checkpointing_can_be_left_out(comfy, setup, monkeypatch):
+    both, with_tower = _corrections(comfy, setup, monkeypatch, FAST, checkpoint=True)
+    decoder, without = _corrections(comfy, setup, monkeypatch, FAST, checkpoint=True, checkpoint_tower=False)
+    assert 0 < without < with_tower, (without, with_tower)
+    assert all(_close(a, b) for a, b in zip(decoder, both, strict=True))
+
+
 @pytest.mark.parametrize("gradient", [TAESD, FAST])
 def test_bf16_autocast_guidance_agrees_with_fp32_and_the_cpu_default_is_fp32(comfy, setup, monkeypatch, gradient):
     fp32, _ = _corrections(comfy, setup, monkeypatch, gradient, autocast="off")

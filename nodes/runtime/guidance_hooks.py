@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from ...blendspace.clip_guidance import GUIDANCE_RESIZES, StepClock, correction_factor, embed_latent, guided_denoised
-from ...blendspace.grad_memory import autocast_dtype, checkpoint_blocks
+from ...blendspace.grad_memory import autocast_dtype, checkpoint_blocks, checkpoint_enabled, checkpointing
 from .clip_vision import ImageTower
 from .cross_attention import grad_attention_options, transformer_blocks
 from .sampling import check_interrupted
@@ -51,11 +51,13 @@ class ClipGuidance:
     several guidances of the same models (the grid search's cells), freed by its owner, not by :meth:`release`.
 
     ``checkpoint`` (default :attr:`checkpoint`, on): gradient checkpointing of the decoder's blocks and the CLIP
-    tower's layers inside the gradient passes (the same gradient, less memory: ``blendspace/grad_memory.py``).
+    tower's layers inside the gradient passes (the same gradient, less memory: ``blendspace/grad_memory.py``);
+    :attr:`checkpoint_tower` off leaves the tower out (its activations at 224 px do not grow with the image).
     ``autocast`` (default :attr:`autocast`, ``auto``): the fast and taesd gradients' dtype under autocast, one of
     ``grad_memory.AUTOCAST_CHOICES`` (``auto``: bf16 or fp16 on CUDA, none on the CPU); the exact one never."""
 
     checkpoint = True
+    checkpoint_tower = True  # with checkpoint: the CLIP tower's layers too (off: the decoder's blocks only)
     autocast = "auto"
 
     def __init__(self, vae, tower: ImageTower, target: dict, scale: float, gradient: str, num_cutouts: int,
@@ -115,9 +117,13 @@ class ClipGuidance:
             z = model.process_latent_out(s)
             return cache["decoder"].decode(z.to(vae_dtype or z.dtype))
 
-        tower = self.tower
-        return lambda s: embed_latent(s, decode, lambda px: tower.embed(cache["clip"], px), tower.size, tower.mean,
-                                      tower.std, self.num_cutouts, self.generator, self.resize)
+        tower, tower_checkpoint = self.tower, self.checkpoint_tower
+
+        def encode(px):
+            with checkpointing(checkpoint_enabled() and tower_checkpoint):
+                return tower.embed(cache["clip"], px)
+        return lambda s: embed_latent(s, decode, encode, tower.size, tower.mean, tower.std, self.num_cutouts,
+                                      self.generator, self.resize)
 
     def _active(self, sigma, model_options: dict) -> bool:
         """In the window and on a guided step (sampler steps: the schedule of our own sampler's run, else the one
