@@ -49,8 +49,9 @@ def test_gpu_script_dry_run_writes_the_ratios(tmp_path):
     assert res.returncode == 0, res.stdout[-2000:] + (tmp_path / "log.txt").read_text()[-3000:]
     reports = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert len(reports) == 2 and all(r["device"].startswith("cpu") for r in reports)
-    for report in reports:
+    for report in reports:  # the tiny models' RSS over the base can be below it (trimmed heap): finite only
         for key in RATIOS["bench_clip_guidance.py"]:
-            assert isinstance(report[key], float) and math.isfinite(report[key]) and report[key] > 0, (key, report)
+            assert isinstance(report[key], float) and math.isfinite(report[key]), (key, report)
+            assert report[key] > 0 or "memory" in key, (key, report)
     table = (tmp_path / "table.md").read_text()
     assert table.count("| the tests' tiny SD1.x U-Net") == 2 and "plain ms/step" in table
