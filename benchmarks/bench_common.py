@@ -51,7 +51,12 @@ FULL_VAE = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels":
 """The SD / SDXL VAE's configuration (83M parameters)."""
 
 
-def parse_args(description: str) -> argparse.Namespace:
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+"""``--dtype``: the U-Net's weights and compute dtype (``auto``: fp32 on the CPU, fp16 on CUDA)."""
+
+
+def parse_args(description: str, extra=None) -> argparse.Namespace:
+    """The shared options; ``extra(parser)`` adds a benchmark's own."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: ComfyUI runs on its own GPU choice")
     parser.add_argument("--size", choices=("small", "full"), default="small",
@@ -65,11 +70,19 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=None, help="sampler steps per run (default: the benchmark's)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per variant (median)")
     add_smoke(parser)
+    parser.add_argument("--dtype", default="auto",
+                        help="with --size full: the U-Net's dtype, one of auto, fp32, fp16, bf16 (auto: fp32 on the "
+                             "CPU, fp16 on CUDA); several comma-separated measure each in turn")
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args()
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in FULL]
     if unknown:
         parser.error(f"--models: unknown {unknown}; choose from {list(FULL)}")
+    args.dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
+    if not args.dtypes or any(d != "auto" and d not in DTYPES for d in args.dtypes):
+        parser.error(f"--dtype: choose from {['auto', *DTYPES]} (comma-separated), got {args.dtype!r}")
     if args.image is not None and (args.image < 64 or args.image % 8):
         parser.error(f"--image must be a multiple of 8 of at least 64, got {args.image}")
     return args
@@ -117,12 +130,25 @@ def start(args):
     return boot(cpu=args.device == "cpu")
 
 
-def unet_patcher(h, family: str, config: dict, seed: int = 0):
-    """A random U-Net of ``config`` in a ModelPatcher on ComfyUI's compute device."""
+def unet_dtype(args: argparse.Namespace, name: str | None = None) -> torch.dtype:
+    """The U-Net dtype ``name`` (default: the first of ``--dtype``) stands for (``auto``: fp32 on the CPU, fp16 on
+    CUDA)."""
+    name = name or args.dtypes[0]
+    if name == "auto":
+        return torch.float32 if args.device == "cpu" else torch.float16
+    return DTYPES[name]
+
+
+def unet_patcher(h, family: str, config: dict, seed: int = 0, dtype: torch.dtype | None = None):
+    """A random U-Net of ``config`` in a ModelPatcher on ComfyUI's compute device (weights in ``dtype``, else
+    ComfyUI's default for a config without one: fp32)."""
     import comfy.model_management as mm
     import comfy.model_patcher
     import comfy.supported_models
-    model = getattr(comfy.supported_models, family)(dict(config)).get_model({})
+    model_config = getattr(comfy.supported_models, family)(dict(config))
+    if dtype is not None:
+        model_config.set_inference_dtype(dtype, None)
+    model = model_config.get_model({})
     h.tiny.randomize(model.diffusion_model, seed)
     return comfy.model_patcher.ModelPatcher(model, load_device=mm.get_torch_device(),
                                             offload_device=mm.unet_offload_device())
@@ -187,6 +213,7 @@ class PeakMemory:
         self.process = psutil.Process()
         self.base = 0 if self.cuda else self.process.memory_info().rss
         self.peaks: dict = {}
+        self.absolute: dict = {}  # CPU: the process's peak resident size itself (bytes)
 
     def __call__(self, name: str, fn) -> None:
         if self.cuda:
@@ -210,7 +237,8 @@ class PeakMemory:
         finally:
             done.set()
             thread.join()
-        self.peaks[name] = max(peak[0], self.process.memory_info().rss) - self.base
+        self.absolute[name] = max(peak[0], self.process.memory_info().rss)
+        self.peaks[name] = self.absolute[name] - self.base
 
     def over(self, name: str, reference: str) -> float:
         return round(self.peaks[name] / self.peaks[reference], 3)

@@ -263,13 +263,16 @@ def with_limits(report: dict, limits: dict[str, tuple[str, float]]) -> dict:
     return report
 
 
-def clip_guidance_report(report: dict, m: dict, current: bool, checkpointing: bool = False) -> dict:
-    """bench_clip_guidance.py's report with each gradient's FLOP limit and quotients (SDPA ratio and ComfyUI's
-    attention), counted on its models ``m``; ``current``: a ComfyUI with the calc-cond-batch hook (else the
-    exact path makes the source's extra pass)."""
+def clip_guidance_report(report: dict, m: dict, current: bool, checkpointing: bool = False,
+                         paths: tuple[str, ...] | list[str] | None = None) -> dict:
+    """bench_clip_guidance.py's report with each measured gradient's (``paths``, default all) FLOP limit and
+    quotients (SDPA ratio and ComfyUI's attention), counted on its models ``m``; ``current``: a ComfyUI with the
+    calc-cond-batch hook (else the exact path makes the source's extra pass); ``checkpointing``: the gradient
+    passes recompute the decoder's and CLIP's forwards."""
     latent = m["latent"]["samples"].shape
     g = bench_guidance_counts(m["model"], m["vae"], m["cv"], latent, m["pos"][0][0].shape)
-    limits = guidance_limits(g, checkpointing, extra_pass=not current)
+    limits = {k: v for k, v in guidance_limits(g, checkpointing, extra_pass=not current).items()
+              if paths is None or k in paths}
     with_limits(report, {f"{k}_over_plain": (k, v) for k, v in limits.items()})
     for k, v in limits.items():
         report[f"{k}_quotient_default_attention"] = round(report[f"{k}_over_plain_default_attention"] / v, 3)

@@ -60,6 +60,7 @@ import torch
 import torch.nn.functional as F
 
 from .clip_preprocess import shortest_side_pixels
+from .grad_memory import checkpoint_call, checkpointing, maybe_autocast
 from .slerp import slerp
 
 GUIDANCE_RESIZES = ("bilinear (source)", "bicubic")
@@ -171,15 +172,20 @@ def clip_image_embeds(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Ten
     vm = model.vision_model
     x = vm.pre_layrnorm(vm.embeddings(pixels))
     for layer in vm.encoder.layers:
-        att = layer.self_attn
-        h = layer.layer_norm1(x)
-        b, n, c = h.shape
-        q, k, v = (p(h).view(b, n, att.heads, c // att.heads).transpose(1, 2)
-                   for p in (att.q_proj, att.k_proj, att.v_proj))
-        o = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c)
-        x = x + att.out_proj(o)
-        x = x + layer.mlp(layer.layer_norm2(x))
+        x = checkpoint_call(_clip_layer, layer, x)  # checkpointed inside grad_memory.checkpointing()
     return model.visual_projection(vm.post_layernorm(x[:, 0, :]))
+
+
+def _clip_layer(layer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One pre-norm CLIP encoder layer: ``x + attn(ln1(x))``, then ``+ mlp(ln2(·))``."""
+    att = layer.self_attn
+    h = layer.layer_norm1(x)
+    b, n, c = h.shape
+    q, k, v = (p(h).view(b, n, att.heads, c // att.heads).transpose(1, 2)
+               for p in (att.q_proj, att.k_proj, att.v_proj))
+    o = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c)
+    x = x + att.out_proj(o)
+    return x + layer.mlp(layer.layer_norm2(x))
 
 
 def embed_latent(s: torch.Tensor, decode: Callable[[torch.Tensor], torch.Tensor],
@@ -200,7 +206,8 @@ def guided_denoised(denoised: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor
                     embed: Callable[[torch.Tensor], torch.Tensor], num_cutouts: int = 0,
                     predict_x0: Callable[[torch.Tensor], torch.Tensor] | None = None,
                     cond_denoised: torch.Tensor | None = None, parametrisation: str = "k-diffusion",
-                    x0_graph: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                    x0_graph: tuple[torch.Tensor, torch.Tensor] | None = None, checkpoint: bool = True,
+                    autocast: torch.dtype | None = None) -> torch.Tensor:
     """One guided step: ``D' = D - (b²/a)·∇_x L`` (k-diffusion ``σ²``, flow ``σ²/(1 - σ)``; derivation in the
     module docstring).
 
@@ -209,13 +216,17 @@ def guided_denoised(denoised: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor
     the fast one, from ``cond_denoised`` (or ``denoised``) held fixed and scaled by :func:`fast_chain_factor`.
     ``x0_graph`` = ``(x leaf, x̂0)`` is the exact gradient's pass already made with gradients (the sampler's own
     conditional pass, so that no second model pass is needed); it takes precedence over ``predict_x0``.
-    Gradients are enabled here even under an outer ``torch.inference_mode()``.
+    Gradients are enabled here even under an outer ``torch.inference_mode()``. ``checkpoint``: the blocks marked
+    for gradient checkpointing (``grad_memory``) keep only their inputs and run again in the backward pass (the
+    same gradient, less memory). ``autocast``: the dtype the fast gradient's decode and CLIP pass run in under
+    ``torch.autocast`` (None: the models' own); the exact gradient ignores it (its x̂0 is the sampler's own
+    prediction, kept in the model's dtype).
     """
     sig = sigma.to(x.device).float()
     factor = correction_factor(sig, x.dim(), parametrisation)
     if not bool((factor > 0).any()):
         return denoised
-    with torch.inference_mode(False), torch.enable_grad():
+    with torch.inference_mode(False), torch.enable_grad(), checkpointing(checkpoint):
         if x0_graph is None and predict_x0 is not None:
             wrt = x.detach().clone().requires_grad_(True)
             x0_graph = (wrt, predict_x0(wrt))
@@ -227,7 +238,9 @@ def guided_denoised(denoised: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor
             x0 = (cond_denoised if cond_denoised is not None else denoised).detach().clone()
             s = guided_blend(x0, x.detach().clone(), sig.clone(), parametrisation).detach().requires_grad_(True)
             wrt = s
-        loss = guidance_loss(embed(s), target.to(x.device), scale, num_cutouts)
+        with maybe_autocast(x.device, None if exact else autocast):
+            embeds = embed(s)
+        loss = guidance_loss(embeds.float(), target.to(x.device), scale, num_cutouts)
         grad = torch.autograd.grad(loss, wrt)[0]
         if not exact:
             grad = grad * fast_chain_factor(sig, x.dim(), parametrisation).to(grad)

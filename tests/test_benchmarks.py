@@ -165,3 +165,20 @@ def test_joint_attention_hand_count_agrees_with_the_meta_count(comfy):
                                          context=(1, joint.TEXT_A, joint.SMALL["context_in_dim"]), y=(1, 768),
                                          guidance=(1,)).forward
     assert abs(joint.flux_flops(joint.SMALL, joint.TEXT_A, 16 * 16) / counted - 1) < 0.02
+
+
+def test_gpu_script_dry_run_writes_the_ratios(tmp_path):
+    """benchmarks/gpu.sh --dry: the GPU table's plan on the CPU with the tests' tiny models (one line per U-Net
+    dtype), its JSON lines and markdown table."""
+    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable)
+    res = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu.sh"), "--dry"], capture_output=True, text=True,
+                         env=env, cwd=str(REPO), timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + (tmp_path / "log.txt").read_text()[-3000:]
+    reports = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(reports) == 2 and all(r["device"].startswith("cpu") for r in reports)
+    for report in reports:  # the tiny models' RSS over the base can be below it (trimmed heap): finite only
+        for key in RATIOS["bench_clip_guidance.py"]:
+            assert isinstance(report[key], float) and math.isfinite(report[key]), (key, report)
+            assert report[key] > 0 or "memory" in key, (key, report)
+    table = (tmp_path / "table.md").read_text()
+    assert table.count("| the tests' tiny SD1.x U-Net") == 2 and "plain ms/step" in table

@@ -223,3 +223,27 @@ def test_one_clip_model_exactly(comfy, mix):
     with pytest.raises(ValueError, match="exactly one CLIP image model"):
         node.mix(0.3, clip_vision=comfy.tiny.tiny_clip_vision(3), open_clip=s["oc"], content_image=s["content"],
                  style_image=s["style"])
+
+
+def test_open_clip_tower_layers_checkpoint_to_the_same_guidance(comfy, mix, monkeypatch):
+    """The open_clip tower's transformer layers are checkpointed in the gradient passes (blendspace/grad_memory.py)
+    and the guided result is the same with and without (to 1e-6 of its largest entry)."""
+    hooks = comfy.pack.nodes.runtime.guidance_hooks
+    wrapped, real = [], hooks.checkpoint_blocks
+
+    def recording(root, names):
+        wrapped.append((tuple(names), real(root, names)))
+        return wrapped[-1][1]
+
+    monkeypatch.setattr(hooks, "checkpoint_blocks", recording)
+    s = mix
+    target = comfy.node("BlendspaceSlerpClipImageEmbeds").mix(0.3, open_clip=s["oc"], content_image=s["content"],
+                                                              style_image=s["style"])[0]
+    outs = {}
+    for on in (False, True):
+        monkeypatch.setattr(hooks.ClipGuidance, "checkpoint", on)
+        outs[on] = _guided(comfy, s, target, 100.0, FAST)
+    assert any(names == hooks.TOWER_BLOCKS and n > 0 for names, n in wrapped), wrapped
+    plain = _guided(comfy, s, target, 0.0, FAST)
+    assert not torch.allclose(outs[True], plain, atol=1e-4), "the guidance must act for the comparison to mean anything"
+    assert (outs[True] - outs[False]).abs().max() <= 1e-6 * outs[False].abs().max()

@@ -16,10 +16,19 @@ from dataclasses import dataclass
 import torch
 
 from ...blendspace.clip_guidance import GUIDANCE_RESIZES, StepClock, correction_factor, embed_latent, guided_denoised
+from ...blendspace.grad_memory import autocast_dtype, checkpoint_blocks, checkpoint_enabled, checkpointing
 from .clip_vision import ImageTower
 from .cross_attention import grad_attention_options, transformer_blocks
 from .sampling import check_interrupted
 from .twins import grad_capable_twin, tiny_decoder
+
+DECODER_BLOCKS = ("ResnetBlock", "AttnBlock", "Upsample")
+"""The VAE decoder's blocks checkpointed in the gradient passes (ComfyUI's ``diffusionmodules.model`` classes:
+each keeps its input only; at 512 px the decoder's full-resolution activations are 128 MiB each in fp32)."""
+TINY_DECODER_BLOCKS = ("Block",)
+"""ComfyUI's TAESD residual blocks (``comfy.taesd.taesd.Block``)."""
+TOWER_BLOCKS = ("ResidualAttentionBlock",)
+"""open_clip's transformer layers (core CLIP vision's layers are checkpointed by ``clip_image_embeds`` itself)."""
 
 GRADIENTS = ("exact (through the U-Net, source)", "fast (decoder only)", "taesd (tiny decoder)")
 """Saved workflows store the value: new choices are appended, existing ones never change."""
@@ -39,12 +48,26 @@ class CondPass:
 class ClipGuidance:
     """The post-CFG function of one patched model: ComfyUI's model calls bound to ``guided_denoised``, with the
     step window, every-n-th-step counting and the lazily built grad-capable copies. ``copies``: a dict shared by
-    several guidances of the same models (the grid search's cells), freed by its owner, not by :meth:`release`."""
+    several guidances of the same models (the grid search's cells), freed by its owner, not by :meth:`release`.
+
+    ``checkpoint`` (default :attr:`checkpoint`, on): gradient checkpointing of the decoder's blocks and the CLIP
+    tower's layers inside the gradient passes (the same gradient, less memory: ``blendspace/grad_memory.py``);
+    :attr:`checkpoint_tower` off leaves the tower out (its activations at 224 px do not grow with the image).
+    ``autocast`` (default :attr:`autocast`, ``auto``): the fast and taesd gradients' dtype under autocast, one of
+    ``grad_memory.AUTOCAST_CHOICES`` (``auto``: bf16 or fp16 on CUDA, none on the CPU); the exact one never."""
+
+    checkpoint = True
+    checkpoint_tower = True  # with checkpoint: the CLIP tower's layers too (off: the decoder's blocks only)
+    autocast = "auto"
 
     def __init__(self, vae, tower: ImageTower, target: dict, scale: float, gradient: str, num_cutouts: int,
                  sigma_range: tuple[float, float], every: int, seed: int, copies: dict | None = None,
-                 parametrisation: str = "k-diffusion", resize: str = GUIDANCE_RESIZES[0]):
+                 parametrisation: str = "k-diffusion", resize: str = GUIDANCE_RESIZES[0],
+                 checkpoint: bool | None = None, autocast: str | None = None):
         self.vae, self.tower, self.target = vae, tower, target
+        self.checkpoint = type(self).checkpoint if checkpoint is None else bool(checkpoint)
+        self.autocast = type(self).autocast if autocast is None else autocast
+        autocast_dtype("cpu", self.autocast)  # an unknown choice is refused now
         self.parametrisation = parametrisation
         self.scale, self.num_cutouts = float(scale), int(num_cutouts)
         self.exact, self.tiny = gradient == GRADIENTS[0], gradient == GRADIENTS[2]
@@ -66,12 +89,17 @@ class ClipGuidance:
         return grad_capable_twin(module, device)
 
     def _copies(self, model, device):
+        """The grad-capable copies, made once per cache; their decoder blocks and (open_clip) tower layers are
+        marked for checkpointing (they checkpoint only in runs with :attr:`checkpoint` on)."""
         if "clip" not in self.cache:
             self.cache["clip"] = self._frozen_copy(self.tower.module, device)
+            checkpoint_blocks(self.cache["clip"], TOWER_BLOCKS)
         if self.tiny and "tiny_decoder" not in self.cache:
             self.cache["tiny_decoder"] = tiny_decoder(model, device)
+            checkpoint_blocks(self.cache["tiny_decoder"], TINY_DECODER_BLOCKS)
         if not self.tiny and "decoder" not in self.cache:
             self.cache["decoder"] = self._frozen_copy(self.vae.first_stage_model, device)
+            checkpoint_blocks(self.cache["decoder"], DECODER_BLOCKS)
         if self.exact and "unet" not in self.cache:
             self.cache["unet"] = self._frozen_copy(model, device)
             self.cache["blocks"] = transformer_blocks(getattr(model, "diffusion_model", None))
@@ -89,9 +117,13 @@ class ClipGuidance:
             z = model.process_latent_out(s)
             return cache["decoder"].decode(z.to(vae_dtype or z.dtype))
 
-        tower = self.tower
-        return lambda s: embed_latent(s, decode, lambda px: tower.embed(cache["clip"], px), tower.size, tower.mean,
-                                      tower.std, self.num_cutouts, self.generator, self.resize)
+        tower, tower_checkpoint = self.tower, self.checkpoint_tower
+
+        def encode(px):
+            with checkpointing(checkpoint_enabled() and tower_checkpoint):
+                return tower.embed(cache["clip"], px)
+        return lambda s: embed_latent(s, decode, encode, tower.size, tower.mean, tower.std, self.num_cutouts,
+                                      self.generator, self.resize)
 
     def _active(self, sigma, model_options: dict) -> bool:
         """In the window and on a guided step (sampler steps: the schedule of our own sampler's run, else the one
@@ -148,7 +180,8 @@ class ClipGuidance:
                 return cond_prediction(cache["unet"], args["cond"], x_k, sig.clone(), options)
         return guided_denoised(denoised, x, sigma, self.target["embeds"], self.scale, self._embed_fn(cache, model),
                                self.num_cutouts, predict_x0, args.get("cond_denoised"), self.parametrisation,
-                               x0_graph=graph)
+                               x0_graph=graph, checkpoint=self.checkpoint,
+                               autocast=autocast_dtype(x.device, self.autocast))
 
 
 def cond_prediction(model, cond, x, sigma, model_options):
