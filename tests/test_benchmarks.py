@@ -45,9 +45,12 @@ def _current_comfyui() -> bool:
     return (comfyui_root() / "comfy" / "ldm" / "flux").is_dir()
 
 
-def _run(args: list[str], timeout: int = SMOKE_TIMEOUT) -> subprocess.CompletedProcess:
-    """Run a benchmark script; on a timeout, fail with what it had printed."""
+def _run(args: list[str], timeout: int = SMOKE_TIMEOUT, tmpdir: str | None = None) -> subprocess.CompletedProcess:
+    """Run a benchmark script (with its own system temp folder ``tmpdir`` when given); on a timeout, fail with
+    what it had printed."""
     env = dict(os.environ, BLENDSPACE_BENCH_REPEATS="1", BLENDSPACE_BENCH_SMOKE="1")
+    if tmpdir is not None:
+        env["TMPDIR"] = tmpdir
     try:
         return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=str(REPO),
                               timeout=timeout)
@@ -58,8 +61,10 @@ def _run(args: list[str], timeout: int = SMOKE_TIMEOUT) -> subprocess.CompletedP
 
 
 @pytest.mark.parametrize("script", sorted(RATIOS))
-def test_benchmark_runs_and_reports_ratios(script):
-    res = _run([str(REPO / "benchmarks" / script)])
+def test_benchmark_runs_and_reports_ratios(script, tmp_path):
+    res = _run([str(REPO / "benchmarks" / script)], tmpdir=str(tmp_path))
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(("vae_approx-", "blendspace"))]
+    assert not left, f"{script} left {left} in the system temp folder"
     if script in NEEDS_CURRENT and not _current_comfyui():
         assert res.returncode != 0 and "COMFYUI_PATH" in res.stderr, (res.returncode, res.stderr[-2000:])
         pytest.skip(f"{script} needs a current ComfyUI (it says so on this one)")
