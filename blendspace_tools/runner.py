@@ -266,6 +266,9 @@ class NodeDefinitions(Mapping):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    def __bool__(self) -> bool:  # ``if node_defs:`` must not ask every node (``__len__`` would)
+        return bool(self._classes)
+
 
 def node_definitions(nodes) -> tuple[NodeDefinitions, dict]:
     """The registered nodes' ``INPUT_TYPES()`` (looked up lazily: :class:`NodeDefinitions`) and ``RETURN_TYPES``."""
