@@ -99,18 +99,29 @@ def model_family(model) -> str:
     return f"the connected {family_name(model)} model" if config is not None else "the connected model"
 
 
-def latent_channels(model) -> int | None:
-    """Channels of the latents ``model`` samples (its latent format), or None when it cannot be told.
-
-    Current ComfyUI declares ``latent_channels``; the 2024 one does not, but its formats list one RGB preview
-    factor row per channel."""
-    base = getattr(model, "model", None)
-    fmt = getattr(base, "latent_format", None)
+def _latent_format(model):
+    """The latent format ``model`` samples in (a patched one first), or None."""
+    fmt = getattr(getattr(model, "model", None), "latent_format", None)
     if hasattr(model, "get_model_object"):
         try:
             fmt = model.get_model_object("latent_format")
         except (AttributeError, KeyError):
             pass
+    return fmt
+
+
+def _unet_config(model) -> dict:
+    """The diffusion model's configuration as ComfyUI detected it (``model_config.unet_config``), or {}."""
+    config = getattr(getattr(model, "model", None), "model_config", None)
+    return getattr(config, "unet_config", None) or {}
+
+
+def latent_channels(model) -> int | None:
+    """Channels of the latents ``model`` samples (its latent format), or None when it cannot be told.
+
+    Current ComfyUI declares ``latent_channels``; the 2024 one does not, but its formats list one RGB preview
+    factor row per channel."""
+    fmt = _latent_format(model)
     if fmt is None:
         return None
     channels = getattr(fmt, "latent_channels", None)
@@ -121,8 +132,7 @@ def latent_channels(model) -> int | None:
 
 def context_width(model) -> int | None:
     """Token width of the prompt conditioning ``model`` cross-attends to (its config's context dim), or None."""
-    config = getattr(getattr(model, "model", None), "model_config", None)
-    unet_config = getattr(config, "unet_config", None) or {}
+    unet_config = _unet_config(model)
     width = unet_config.get("context_dim") or unet_config.get("context_in_dim")
     return int(width) if isinstance(width, int) else None
 
@@ -130,11 +140,7 @@ def context_width(model) -> int | None:
 def latent_dimensions(model) -> int:
     """How many dimensions a latent of ``model`` spans besides batch and channels: 2 for image models, 3 for
     those that read video-format latents (Qwen-Image's Wan-style latents, Wan), from its latent format."""
-    try:
-        fmt = model.get_model_object("latent_format")
-    except (AttributeError, KeyError):
-        return 2
-    dims = getattr(fmt, "latent_dimensions", 2)
+    dims = getattr(_latent_format(model), "latent_dimensions", 2)
     return int(dims) if isinstance(dims, int) else 2
 
 
@@ -142,8 +148,7 @@ def pooled_width(model) -> int | None:
     """Width of the pooled text vector the model reads as it is, or None where it reads none or mixes it with
     other inputs first: Flux's ``vec_in_dim``; SD3's ``adm_in_channels`` (SDXL's ADM input also carries its
     size embeddings, so it gives None)."""
-    config = getattr(getattr(model, "model", None), "model_config", None)
-    unet_config = getattr(config, "unet_config", None) or {}
+    unet_config = _unet_config(model)
     width = unet_config.get("vec_in_dim")
     if width is None and family_id(model) in ("SD3",):
         width = unet_config.get("adm_in_channels")

@@ -34,7 +34,7 @@ from ...blendspace.reference_mix import (
 )
 from .attention import add_attention_handler, chain_block_replace
 from .attention_calls import AttentionCall, key_bias_handler
-from .model_facts import family_id, family_name, latent_channels
+from .model_facts import family_id, family_name, latent_channels, latent_dimensions
 from .reference_state import STATE_KEY, TAG_KEY, DialForward, DialTag
 
 WHAT = "Mix Two References"
@@ -74,9 +74,9 @@ def supports_reference_mix() -> bool:
 def dial_family(model) -> str:
     """The dial's kind of ``model`` ("flux", "qwen", "omnigen2"), or a clear error naming its family."""
     if not supports_reference_mix():
-        raise BlendspaceInputError(f"{WHAT} needs a current ComfyUI (one with the attention override hook, "
-                                   "added in September 2025; 0.3.64 has it): this ComfyUI has no edit models with "
-                                   "reference latents and no attention override hook. Update ComfyUI.")
+        raise BlendspaceInputError(f"{WHAT} needs a current ComfyUI (its model wrappers and the attention "
+                                   "override hook, added in September 2025; 0.3.64 has them): this ComfyUI lacks "
+                                   "them. Update ComfyUI.")
     fid = family_id(model)
     if fid in REFUSED:
         raise BlendspaceInputError(f"model: {family_name(model)} is not supported by {WHAT}: {REFUSED[fid]}. Use Flux "
@@ -141,11 +141,6 @@ def _check_only(cond, only, name: str, pair: tuple[int, int], dropped: int) -> N
                 f"expected {expected}: the same prompt encoded with only image {letter}.")
 
 
-def _latent_dims(model) -> int:
-    """Dimensions of the latents ``model`` reads: 4 for images, 5 for the video-format latents of Qwen-Image."""
-    return 2 + int(getattr(model.model.latent_format, "latent_dimensions", 2))
-
-
 def _check_not_dialled(conds: dict) -> None:
     """No input has been through the dial already: a second dial would replace the first one's biases."""
     for name, cond in conds.items():
@@ -167,7 +162,7 @@ def check_inputs(model, conds: dict, dial: Dial) -> str:
         raise BlendspaceInputError(f"start_percent ({dial.window[0]}) must be below end_percent ({dial.window[1]}).")
     reference_multipliers(dial.weight, dial.strength_a, dial.strength_b)
     _check_not_dialled(conds)
-    _check_pair(conds["conditioning"], "conditioning", dial.pair, (latent_channels(model), _latent_dims(model)))
+    _check_pair(conds["conditioning"], "conditioning", dial.pair, (latent_channels(model), 2 + latent_dimensions(model)))
     for main, (a_name, b_name) in ONLY_INPUTS.items():
         for name, dropped in ((a_name, 1), (b_name, 0)):  # A-only lacks the pair's B (index 1), B-only its A
             if conds.get(name) is None:
