@@ -237,13 +237,18 @@ def guidance_limits(g: GuidanceCounts, checkpointing: bool = False, extra_pass: 
     return {k: round(v / f["plain"], 3) for k, v in f.items() if k != "plain"}
 
 
+def _adm_width(net) -> int | None:
+    """The width of a U-Net's class/ADM input (SDXL's pooled vector and size embeddings), or None."""
+    label = getattr(net, "label_emb", None)
+    return label[0][0].in_features if isinstance(label, torch.nn.Sequential) else None
+
+
 def bench_guidance_counts(model, vae, clip_vision, latent_shape, context_shape, rows: int = 2) -> GuidanceCounts:
     """The passes of bench_clip_guidance.py's guided step, counted on meta twins of the very modules it runs:
     ``model`` (a ModelPatcher), ``vae`` (a ``comfy.sd.VAE``), ``clip_vision``, with ComfyUI's TAESD for the tiny
     decoder (the bench writes a random one of that architecture), on a latent of ``latent_shape``."""
     net = meta_twin(model.model.diffusion_model)
-    label = getattr(net, "label_emb", None)
-    y = (1, label[0][0].in_features) if isinstance(label, torch.nn.Sequential) else None
+    y = None if _adm_width(net) is None else (1, _adm_width(net))
     one = (1, *latent_shape[1:])
     unet = diffusion_pass(net, one, context=(1, *context_shape[1:]), y=y)
     channels = int(getattr(model.model.latent_format, "latent_channels", 4))
@@ -313,8 +318,7 @@ def dual_style_limits(model, latent_side: int, context_shape, tokens_b: int) -> 
     instead of 2 (so does the bare batch-3 call over batch 2; the mix over that scaling: 1); cross-attention
     interpolation adds :func:`cross_attention_extra` to the 2 rows."""
     net = meta_twin(model.model.diffusion_model)
-    label = getattr(net, "label_emb", None)
-    y = label[0][0].in_features if isinstance(label, torch.nn.Sequential) else None
+    y = _adm_width(net)
     row = unet_row(net, latent_side, context_shape, y).forward
     eps = 3 * row / (2 * row)
     xattn = (2 * row + cross_attention_extra(net, latent_side, context_shape, tokens_b, y)) / (2 * row)
@@ -407,15 +411,12 @@ def meta_clip_vision(config: str = "clip_vision_config_vitl.json"):
         return comfy.clip_model.CLIPVisionModelProjection(cfg, torch.float32, "meta", comfy.ops.manual_cast), cfg
 
 
-def family_counts(f: Family, clip: Pass | None = None) -> GuidanceCounts:
+def family_counts(f: Family, clip: Pass) -> GuidanceCounts:
     """The counted passes of ``f``'s guided step at its image size (``clip``: the tower's pass, the same for
-    every family, when already counted)."""
+    every family at its 224 px input)."""
     side = f.image // 8
     latent = (1, f.channels, side, side)
     unet = diffusion_pass(meta_diffusion_model(f.model_class, f.config), latent, **f.inputs)
-    if clip is None:
-        tower, cfg = meta_clip_vision()
-        clip = clip_pass(tower, f.image, cfg["image_size"])
     return GuidanceCounts(unet=unet, rows=f.rows, decoder=decoder_pass(meta_vae_model(f.channels), latent),
                           tiny=decoder_pass(meta_taesd(f.channels), latent), clip=clip)
 

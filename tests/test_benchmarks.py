@@ -187,3 +187,4 @@ def test_gpu_script_dry_run_writes_the_ratios(tmp_path):
             assert report[key] > 0 or "memory" in key, (key, report)
     table = (tmp_path / "table.md").read_text()
     assert table.count("| the tests' tiny SD1.x U-Net") == 2 and "plain ms/step" in table
+    assert all(f"{r['taesd_over_plain']:.2f}× ({r['taesd_quotient']:.2f})" in table for r in reports), table
